@@ -1,0 +1,215 @@
+//! Configuration shared by every server: `DATABASE_URL`, `BIND`, `WORKERS`, `POOL_SIZE`, each
+//! settable as an environment variable or a flag (the flag wins), plus the start-up line.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// sqlite://PATH (created if missing) or postgres://USER@HOST:PORT/DB
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://todo.db")]
+    database_url: String,
+
+    /// Listen address; port 0 picks a free port, which the start-up line reports
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8000")]
+    bind: SocketAddr,
+
+    /// Async runtime worker threads [default: number of CPU cores]
+    #[arg(long, env = "WORKERS")]
+    workers: Option<NonZeroUsize>,
+
+    /// Database connections in the pool [default: 2 x WORKERS]
+    #[arg(long, env = "POOL_SIZE")]
+    pool_size: Option<NonZeroU32>,
+}
+
+/// Which database a server talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// `sqlite://PATH`: the file, created if missing.
+    Sqlite(PathBuf),
+    /// `postgres://...` or `postgresql://...`, passed on to the driver as given.
+    Postgres(String),
+}
+
+impl Database {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(format!("DATABASE_URL {url:?} names no file; expected sqlite://PATH"));
+            }
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            Err(format!(
+                "DATABASE_URL {:?} is not supported; expected sqlite://PATH or postgres://USER@HOST/DB",
+                redact(url)
+            ))
+        }
+    }
+
+    pub const fn kind(&self) -> DbKind {
+        match self {
+            Self::Sqlite(_) => DbKind::Sqlite,
+            Self::Postgres(_) => DbKind::Postgres,
+        }
+    }
+}
+
+/// Shows the database without its password.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// The resolved configuration of one server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The stack's name in the start-up line, e.g. `axum-sqlx`.
+    pub stack: &'static str,
+    pub database: Database,
+    pub bind: SocketAddr,
+    pub workers: usize,
+    pub pool_size: u32,
+}
+
+impl Settings {
+    /// Reads flags and environment; prints `--help`/`--version` or a usage error and exits
+    /// like any command-line tool would.
+    pub fn from_env_and_args(stack: &'static str, about: &'static str) -> Result<Self, String> {
+        let command = Args::command().name(stack).about(about).version(env!("CARGO_PKG_VERSION"));
+        let args = Args::from_arg_matches(&command.get_matches()).map_err(|err| err.to_string())?;
+        Self::resolve(stack, args)
+    }
+
+    /// The same resolution from an explicit argument list (used by tests).
+    pub fn from_args<I, T>(stack: &'static str, args: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::resolve(stack, Args::try_parse_from(args).map_err(|err| err.to_string())?)
+    }
+
+    fn resolve(stack: &'static str, args: Args) -> Result<Self, String> {
+        let database = Database::parse(&args.database_url)?;
+        let workers = args
+            .workers
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get);
+        let pool_size = args.pool_size.map_or_else(|| default_pool_size(workers), NonZeroU32::get);
+        Ok(Self { stack, database, bind: args.bind, workers, pool_size })
+    }
+
+    pub const fn db_kind(&self) -> DbKind {
+        self.database.kind()
+    }
+
+    /// The one line every server prints on stdout once it listens on `addr`.
+    pub fn listening_line(&self, addr: SocketAddr) -> String {
+        format!(
+            "listening on http://{addr} (stack={}, db={}, workers={}, pool={})",
+            self.stack,
+            self.db_kind().name(),
+            self.workers,
+            self.pool_size
+        )
+    }
+}
+
+/// 2 x WORKERS for both databases. The contract fixes this for PostgreSQL; for SQLite we use the
+/// same rule so the two databases are driven with the same concurrency.
+pub fn default_pool_size(workers: usize) -> u32 {
+    u32::try_from(workers.saturating_mul(2)).unwrap_or(u32::MAX).max(1)
+}
+
+/// Prints one clear line on stderr and returns the failing exit code.
+pub fn fail(stack: &str, message: &str) -> std::process::ExitCode {
+    eprintln!("{stack}: error: {}", message.trim_end());
+    std::process::ExitCode::FAILURE
+}
+
+/// Logs go to stderr; nothing per request unless `RUST_LOG` asks for it (default: warnings).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(Database::parse("sqlite://todo.db"), Ok(Database::Sqlite("todo.db".into())));
+        assert_eq!(Database::parse("sqlite:///tmp/x.db?mode=rwc"), Ok(Database::Sqlite("/tmp/x.db".into())));
+        assert_eq!(Database::parse("postgres://u@h/db").map(|d| d.kind()), Ok(DbKind::Postgres));
+        assert_eq!(Database::parse("postgresql://u@h/db").map(|d| d.kind()), Ok(DbKind::Postgres));
+        for bad in ["", "sqlite://", "mysql://u@h/db", "todo.db", "sqlite:todo.db"] {
+            assert!(Database::parse(bad).is_err(), "{bad:?}");
+        }
+        let err = Database::parse("mysql://me:secret@h/db").unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let db = Database::parse("postgres://me:secret@localhost/db").unwrap();
+        assert_eq!(db.to_string(), "postgres://me:***@localhost/db");
+    }
+
+    #[test]
+    fn flags_and_defaults() {
+        let s = Settings::from_args("axum-sqlx", ["x", "--workers", "3", "--bind", "127.0.0.1:0", "--database-url", "sqlite://t.db"]).unwrap();
+        assert_eq!((s.workers, s.pool_size), (3, 6));
+        assert_eq!(s.listening_line("127.0.0.1:9".parse().unwrap()),
+            "listening on http://127.0.0.1:9 (stack=axum-sqlx, db=sqlite, workers=3, pool=6)");
+        let s = Settings::from_args("x", ["x", "--workers", "2", "--pool-size", "5"]).unwrap();
+        assert_eq!(s.pool_size, 5);
+        assert!(Settings::from_args("x", ["x", "--workers", "0"]).is_err());
+        assert!(Settings::from_args("x", ["x", "--bind", "nowhere"]).is_err());
+    }
+}

@@ -171,6 +171,17 @@ pub fn fail(stack: &str, message: &str) -> std::process::ExitCode {
     std::process::ExitCode::FAILURE
 }
 
+/// Resolves on the first SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
+    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler can be installed");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
 /// Logs go to stderr; nothing per request unless `RUST_LOG` asks for it (default: warnings).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

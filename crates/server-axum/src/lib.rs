@@ -200,7 +200,7 @@ where
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app(store.clone()))
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            shared::config::shutdown_signal().await;
             let _ = stopping_tx.send(());
         })
         .into_future();
@@ -217,15 +217,4 @@ where
     }
     store.close().await;
     Ok(())
-}
-
-/// Resolves on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler can be installed");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler can be installed");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }

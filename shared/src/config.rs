@@ -167,25 +167,32 @@ pub fn default_pool_size(workers: usize) -> u32 {
 
 /// Prints one clear line on stderr and returns the failing exit code.
 pub fn fail(stack: &str, message: &str) -> std::process::ExitCode {
-    eprintln!("{stack}: error: {}", message.trim_end());
+    // Drivers' messages can span lines (libpq's hints); the contract wants one.
+    let one_line: Vec<&str> = message.split_whitespace().collect();
+    eprintln!("{stack}: error: {}", one_line.join(" "));
     std::process::ExitCode::FAILURE
 }
 
-/// Resolves on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Installs SIGTERM and SIGINT handlers now (call it before printing the start-up line, so a
+/// signal sent right after that line is never lost) and resolves on the first of them.
+/// Must be called inside a tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
     let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler can be installed");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
 
-/// Logs go to stderr; nothing per request unless `RUST_LOG` asks for it (default: warnings).
+/// Logs go to stderr; nothing per request unless `RUST_LOG` asks for it (default: our warnings,
+/// and none of Rocket's own launch and routing chatter).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rocket=off"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 

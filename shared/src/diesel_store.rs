@@ -33,7 +33,10 @@ macro_rules! task_store {
             const KIND: DbKind = $kind;
 
             fn prepare(&mut self) -> QueryResult<()> {
-                self.batch_execute($prepare)
+                match $prepare {
+                    "" => Ok(()),
+                    pragmas => self.batch_execute(pragmas),
+                }
             }
 
             fn migrate(&mut self) -> QueryResult<()> {

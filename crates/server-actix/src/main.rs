@@ -39,12 +39,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     .bind(settings.bind)
     .with_context(|| format!("cannot listen on {}", settings.bind))?;
     let addr = *server.addrs().first().context("the server is bound to no address")?;
+    let stop = shared::config::shutdown_signal();
     println!("{}", settings.listening_line(addr));
 
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {
-        shared::config::shutdown_signal().await;
+        stop.await;
         handle.stop(true).await;
     });
     server.await.context("serving failed")?;

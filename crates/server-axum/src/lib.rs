@@ -195,12 +195,13 @@ where
     let addr = listener.local_addr()?;
     let line = settings.listening_line(addr);
     let store = connect(settings).await?;
+    let stop = shared::config::shutdown_signal();
     println!("{line}");
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app(store.clone()))
         .with_graceful_shutdown(async move {
-            shared::config::shutdown_signal().await;
+            stop.await;
             let _ = stopping_tx.send(());
         })
         .into_future();

@@ -43,12 +43,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         log_level: LogLevel::Off,
         ident: Ident::none(),
         cli_colors: false,
-        shutdown: Shutdown { grace: shared::SHUTDOWN_GRACE.as_secs() as u32, mercy: 0, ..Shutdown::default() },
+        // Our own handlers (below) replace Rocket's, so that they exist before the start-up line.
+        shutdown: Shutdown {
+            ctrlc: false,
+            signals: std::collections::HashSet::new(),
+            grace: shared::SHUTDOWN_GRACE.as_secs() as u32,
+            mercy: 0,
+            ..Shutdown::default()
+        },
         ..rocket::Config::default()
     };
     let announce = AdHoc::on_liftoff("announce", move |rocket| {
         Box::pin(async move {
             let addr = std::net::SocketAddr::new(rocket.config().address, rocket.config().port);
+            let stop = shared::config::shutdown_signal();
+            let shutdown = rocket.shutdown();
+            tokio::spawn(async move {
+                stop.await;
+                shutdown.notify();
+            });
             println!("{}", settings.listening_line(addr));
         })
     });

@@ -1,0 +1,724 @@
+//! The load engine: virtual clients on keep-alive hyper HTTP/1.1 connections, closed or open loop,
+//! one HDR histogram per client merged at the end.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::header::HOST;
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+
+use crate::workload::{
+    Planned, RequestGen, SeededIds, Workload, WorkloadKind, body_ok, created_id,
+};
+
+/// Lowest and highest latency the histograms track, in microseconds (1 µs .. 60 s).
+pub const HIST_LOW_US: u64 = 1;
+pub const HIST_HIGH_US: u64 = 60_000_000;
+pub const HIST_SIGFIG: u8 = 3;
+
+/// A new, empty latency histogram with the engine's bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
+        .expect("static histogram bounds are valid")
+}
+
+/// Where the load goes: a socket address and the `Host` header to send.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub host: String,
+}
+
+impl Target {
+    pub fn from_addr(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            host: addr.to_string(),
+        }
+    }
+
+    /// Parses `http://HOST:PORT[/]` (plain HTTP only) and resolves it.
+    pub async fn from_url(url: &str) -> anyhow::Result<Self> {
+        let rest = url
+            .strip_prefix("http://")
+            .with_context(|| format!("{url:?}: only http:// URLs are supported"))?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() {
+            bail!("{url:?} has no host");
+        }
+        let with_port = if authority.contains(':') {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        let addr = tokio::net::lookup_host(&with_port)
+            .await
+            .with_context(|| format!("cannot resolve {authority}"))?
+            .next()
+            .with_context(|| format!("{authority} resolves to no address"))?;
+        Ok(Self {
+            addr,
+            host: authority.to_owned(),
+        })
+    }
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadModel {
+    /// Each connection sends its next request when the previous answer arrives.
+    Closed,
+    /// Requests are due at `start + i / rate` on one global timetable.
+    Open { rate: f64 },
+}
+
+impl LoadModel {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open { .. } => "open",
+        }
+    }
+
+    pub const fn rate(self) -> Option<f64> {
+        match self {
+            Self::Closed => None,
+            Self::Open { rate } => Some(rate),
+        }
+    }
+}
+
+/// Everything one load run needs.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub workload: Workload,
+    pub model: LoadModel,
+    /// Connections (virtual clients); in open loop the cap on concurrency.
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Measure exactly this many requests instead of `duration`.
+    pub requests: Option<u64>,
+    /// Per-request timeout (connect included).
+    pub timeout: Duration,
+    /// Check the body shape of every n-th response per connection (1 = every response).
+    pub check_every: u32,
+    /// An open-loop send that starts later than this after its scheduled time is "late".
+    pub late_threshold: Duration,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            workload: Workload::new(WorkloadKind::Hello),
+            model: LoadModel::Closed,
+            connections: 10,
+            warmup: Duration::from_secs(3),
+            duration: Duration::from_secs(10),
+            requests: None,
+            timeout: Duration::from_secs(5),
+            check_every: 16,
+            late_threshold: Duration::from_millis(1),
+        }
+    }
+}
+
+/// Failed requests by class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCounts {
+    /// Could not open a connection.
+    pub connect: u64,
+    /// The connection broke while a request was in flight.
+    #[serde(default)]
+    pub io: u64,
+    /// No complete answer within the per-request timeout.
+    pub timeout: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    /// A status other than the expected one that is neither 4xx nor 5xx.
+    #[serde(default)]
+    pub status_other: u64,
+    /// Expected status, but the (sampled) body had the wrong shape.
+    pub body_mismatch: u64,
+}
+
+impl ErrorCounts {
+    pub const fn total(&self) -> u64 {
+        self.connect
+            + self.io
+            + self.timeout
+            + self.status_4xx
+            + self.status_5xx
+            + self.status_other
+            + self.body_mismatch
+    }
+
+    fn add(&mut self, o: &Self) {
+        self.connect += o.connect;
+        self.io += o.io;
+        self.timeout += o.timeout;
+        self.status_4xx += o.status_4xx;
+        self.status_5xx += o.status_5xx;
+        self.status_other += o.status_other;
+        self.body_mismatch += o.body_mismatch;
+    }
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p99_9: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            max: h.max(),
+            mean: h.mean(),
+        }
+    }
+}
+
+/// The outcome of one load run (measured phase only).
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    /// Requests attempted in the measured phase (ok + every error class).
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: ErrorCounts,
+    /// Open loop: sends that started more than `late_threshold` after their scheduled time.
+    pub late_sends: u64,
+    /// The workload ran out of seeded ids (delete pool spent) and stopped early.
+    pub ids_exhausted: bool,
+    /// From the start of the measured phase until its last request completed.
+    pub measured_seconds: f64,
+    /// ok requests per second.
+    pub throughput: f64,
+    /// All requests per second (compare with the target rate in open loop).
+    pub achieved_rate: f64,
+    pub target_rate: Option<f64>,
+    pub latency: LatencySummary,
+    /// Every answered (or timed-out) request's latency, in µs.
+    pub histogram: Histogram<u64>,
+    pub measure_start: Instant,
+    pub measure_end: Instant,
+}
+
+type Body = Full<Bytes>;
+
+/// Why an exchange failed.
+#[derive(Debug)]
+pub enum ExchangeError {
+    Connect(std::io::Error),
+    Http(hyper::Error),
+    /// The connection task ended (peer closed) before the answer arrived.
+    Closed,
+}
+
+impl std::fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "connect: {e}"),
+            Self::Http(e) => write!(f, "http: {e}"),
+            Self::Closed => f.write_str("connection closed"),
+        }
+    }
+}
+
+impl std::error::Error for ExchangeError {}
+
+/// One keep-alive HTTP/1.1 connection, driven inside the task that uses it (no extra task,
+/// no cross-thread wake-ups on the hot path).
+pub struct Conn {
+    sender: SendRequest<Body>,
+    driver: Pin<Box<Connection<TokioIo<TcpStream>, Body>>>,
+}
+
+impl Conn {
+    pub async fn connect(addr: SocketAddr) -> Result<Self, ExchangeError> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(ExchangeError::Connect)?;
+        stream.set_nodelay(true).map_err(ExchangeError::Connect)?;
+        let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(ExchangeError::Http)?;
+        Ok(Self {
+            sender,
+            driver: Box::pin(driver),
+        })
+    }
+
+    /// Sends one request and reads the whole answer.
+    pub async fn send(&mut self, req: Request<Body>) -> Result<(StatusCode, Bytes), ExchangeError> {
+        let Self { sender, driver } = self;
+        let work = async {
+            sender.ready().await?;
+            let resp = sender.send_request(req).await?;
+            let (parts, body) = resp.into_parts();
+            let bytes = read_body(body).await?;
+            Ok::<_, hyper::Error>((parts.status, bytes))
+        };
+        tokio::select! {
+            biased;
+            r = work => r.map_err(ExchangeError::Http),
+            r = driver.as_mut() => Err(r.err().map_or(ExchangeError::Closed, ExchangeError::Http)),
+        }
+    }
+}
+
+/// Reads a whole body; a single data frame (the usual case) is kept without copying.
+async fn read_body(mut body: hyper::body::Incoming) -> Result<Bytes, hyper::Error> {
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut joined = bytes::BytesMut::with_capacity(f.len() + data.len());
+                joined.extend_from_slice(f);
+                joined.extend_from_slice(&data);
+                rest = Some(joined);
+            }
+            (Some(_), Some(joined)) => joined.extend_from_slice(&data),
+        }
+    }
+    Ok(rest.map_or_else(|| first.unwrap_or_default(), bytes::BytesMut::freeze))
+}
+
+/// A per-client request timeout that re-arms its timer only when needed: the deadline is
+/// pushed to `send + 1.1 × timeout` only once it falls before `send + timeout`, so a request
+/// times out after between 1× and 1.1× the timeout, and the timer wheel is touched about
+/// every `timeout / 10` instead of on every request.
+struct Deadline {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+}
+
+impl Deadline {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            sleep: Box::pin(tokio::time::sleep(timeout + timeout / 10)),
+            timeout,
+        }
+    }
+
+    /// Runs `fut`, or gives up once the request sent at `send_at` is past its timeout.
+    async fn run<F: Future>(&mut self, send_at: Instant, fut: F) -> Option<F::Output> {
+        let due = send_at + self.timeout;
+        if self.sleep.deadline().into_std() < due {
+            self.sleep.as_mut().reset((due + self.timeout / 10).into());
+        }
+        tokio::select! {
+            biased;
+            out = fut => Some(out),
+            () = self.sleep.as_mut() => None,
+        }
+    }
+}
+
+/// One GET on a fresh connection (health checks and probes).
+pub async fn get_once(
+    target: &Target,
+    path: &str,
+    timeout: Duration,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let fut = async {
+        let mut conn = Conn::connect(target.addr).await?;
+        let mut req = Request::new(Body::default());
+        *req.method_mut() = Method::GET;
+        *req.uri_mut() = path.parse().map_err(|_| ExchangeError::Closed)?;
+        req.headers_mut().insert(
+            HOST,
+            HeaderValue::from_str(&target.host).map_err(|_| ExchangeError::Closed)?,
+        );
+        conn.send(req).await
+    };
+    Ok(tokio::time::timeout(timeout, fut)
+        .await
+        .context("timed out")??)
+}
+
+/// Creates `count` tasks through the API over `concurrency` connections; returns their ids.
+pub async fn seed_tasks(
+    target: &Target,
+    count: usize,
+    concurrency: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<i64>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let concurrency = concurrency.clamp(1, count);
+    let ids = Arc::new(SeededIds::default());
+    let mut handles = Vec::with_capacity(concurrency);
+    for c in 0..concurrency {
+        let share = count / concurrency + usize::from(c < count % concurrency);
+        let mut generator = RequestGen::new(
+            Workload::new(WorkloadKind::Create),
+            ids.clone(),
+            &target.host,
+            c as u64,
+            concurrency as u64,
+        )?;
+        let addr = target.addr;
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(share);
+            let mut conn: Option<Conn> = None;
+            for _ in 0..share {
+                let planned = generator.next_request().expect("create never runs out");
+                if conn.is_none() {
+                    conn = Some(
+                        tokio::time::timeout(timeout, Conn::connect(addr))
+                            .await
+                            .context("connect timed out")??,
+                    );
+                }
+                let c = conn.as_mut().expect("just connected");
+                let (status, body) = tokio::time::timeout(timeout, c.send(planned.request))
+                    .await
+                    .context("seeding request timed out")??;
+                if status != StatusCode::CREATED {
+                    bail!(
+                        "seeding POST /tasks answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                out.push(created_id(&body).with_context(|| {
+                    format!(
+                        "seeding POST /tasks answered a body without an id: {}",
+                        String::from_utf8_lossy(&body)
+                    )
+                })?);
+            }
+            Ok(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(count);
+    for h in handles {
+        all.extend(h.await.context("seeding task panicked")??);
+    }
+    Ok(all)
+}
+
+struct Shared {
+    cfg: LoadConfig,
+    target: Target,
+    start: Instant,
+    measure_start: Instant,
+    /// `None` in fixed-count mode.
+    measure_end: Option<Instant>,
+    stop: AtomicBool,
+    /// Closed loop, fixed-count mode: measured requests started so far.
+    issued: AtomicU64,
+    /// Open loop: the next ticket on the global timetable.
+    ticket: AtomicU64,
+    /// Open loop: tickets that fall into the warm-up.
+    warm_tickets: u64,
+}
+
+struct Stats {
+    hist: Histogram<u64>,
+    requests: u64,
+    ok: u64,
+    errors: ErrorCounts,
+    late: u64,
+    last_done: Option<Instant>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            hist: new_histogram(),
+            requests: 0,
+            ok: 0,
+            errors: ErrorCounts::default(),
+            late: 0,
+            last_done: None,
+        }
+    }
+
+    fn record_latency(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.hist.saturating_record(us);
+    }
+}
+
+/// Runs the warm-up and the measured phase; the timetable starts at `start`
+/// (pass `Instant::now()`, or a moment shortly ahead so a monitor can align with it).
+pub async fn run(
+    cfg: &LoadConfig,
+    target: &Target,
+    ids: Arc<SeededIds>,
+    start: Instant,
+) -> anyhow::Result<LoadResult> {
+    if cfg.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    if let LoadModel::Open { rate } = cfg.model
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        bail!("--rate must be a positive number");
+    }
+    let measure_start = start + cfg.warmup;
+    let measure_end = cfg.requests.is_none().then(|| measure_start + cfg.duration);
+    let warm_tickets = match cfg.model {
+        LoadModel::Open { rate } => (cfg.warmup.as_secs_f64() * rate).ceil() as u64,
+        LoadModel::Closed => 0,
+    };
+    let shared = Arc::new(Shared {
+        cfg: cfg.clone(),
+        target: target.clone(),
+        start,
+        measure_start,
+        measure_end,
+        stop: AtomicBool::new(false),
+        issued: AtomicU64::new(0),
+        ticket: AtomicU64::new(0),
+        warm_tickets,
+    });
+    let mut handles = Vec::with_capacity(cfg.connections);
+    for i in 0..cfg.connections {
+        let generator = RequestGen::new(
+            cfg.workload,
+            ids.clone(),
+            &target.host,
+            i as u64,
+            cfg.connections as u64,
+        )?;
+        handles.push(tokio::spawn(client(shared.clone(), generator)));
+    }
+    let mut total = Stats::new();
+    for h in handles {
+        let s = h.await.context("a virtual client panicked")?;
+        total.hist.add(&s.hist).expect("histograms share bounds");
+        total.requests += s.requests;
+        total.ok += s.ok;
+        total.errors.add(&s.errors);
+        total.late += s.late;
+        total.last_done = total.last_done.max(s.last_done);
+    }
+    let now = Instant::now();
+    let end = match measure_end {
+        // A run that stopped early (ids ran out) ends with its last answer.
+        Some(end) if shared.stop.load(Ordering::Relaxed) => {
+            total.last_done.unwrap_or(now).min(end).max(measure_start)
+        }
+        Some(end) => total.last_done.unwrap_or(end).max(end),
+        None => total.last_done.unwrap_or(now),
+    };
+    let measured_seconds = end
+        .saturating_duration_since(measure_start)
+        .as_secs_f64()
+        .max(1e-9);
+    Ok(LoadResult {
+        requests: total.requests,
+        ok: total.ok,
+        errors: total.errors,
+        late_sends: total.late,
+        ids_exhausted: ids.exhausted(),
+        measured_seconds,
+        throughput: total.ok as f64 / measured_seconds,
+        achieved_rate: total.requests as f64 / measured_seconds,
+        target_rate: cfg.model.rate(),
+        latency: LatencySummary::from_histogram(&total.hist),
+        histogram: total.hist,
+        measure_start,
+        measure_end: end,
+    })
+}
+
+/// Builds a runtime with `threads` workers and runs [`run`] on it (for callers without a runtime).
+pub fn run_blocking(
+    cfg: &LoadConfig,
+    target: &Target,
+    ids: Arc<SeededIds>,
+    threads: usize,
+) -> anyhow::Result<LoadResult> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()?;
+    rt.block_on(run(cfg, target, ids, Instant::now()))
+}
+
+/// What a client should do next.
+enum Next {
+    Stop,
+    /// Send now; measured or not; scheduled time (open loop).
+    Go {
+        measuring: bool,
+        scheduled: Option<Instant>,
+    },
+}
+
+impl Shared {
+    async fn next(&self) -> Next {
+        if self.stop.load(Ordering::Relaxed) {
+            return Next::Stop;
+        }
+        match self.cfg.model {
+            LoadModel::Closed => {
+                let now = Instant::now();
+                let measuring = now >= self.measure_start;
+                match (self.measure_end, self.cfg.requests) {
+                    (Some(end), _) if now >= end => return Next::Stop,
+                    (None, Some(n))
+                        if measuring && self.issued.fetch_add(1, Ordering::Relaxed) >= n =>
+                    {
+                        return Next::Stop;
+                    }
+                    _ => {}
+                }
+                Next::Go {
+                    measuring,
+                    scheduled: None,
+                }
+            }
+            LoadModel::Open { rate } => {
+                let i = self.ticket.fetch_add(1, Ordering::Relaxed);
+                if let Some(n) = self.cfg.requests
+                    && i >= self.warm_tickets + n
+                {
+                    return Next::Stop;
+                }
+                let scheduled = self.start + Duration::from_secs_f64(i as f64 / rate);
+                if self.measure_end.is_some_and(|end| scheduled >= end) {
+                    return Next::Stop;
+                }
+                let measuring = match self.cfg.requests {
+                    Some(_) => i >= self.warm_tickets,
+                    None => scheduled >= self.measure_start,
+                };
+                if scheduled > Instant::now() {
+                    tokio::time::sleep_until(scheduled.into()).await;
+                    if self.stop.load(Ordering::Relaxed) {
+                        return Next::Stop;
+                    }
+                }
+                Next::Go {
+                    measuring,
+                    scheduled: Some(scheduled),
+                }
+            }
+        }
+    }
+}
+
+/// One virtual client: one connection (re-opened when it breaks), its own histogram and counters.
+async fn client(shared: Arc<Shared>, mut generator: RequestGen) -> Stats {
+    let cfg = &shared.cfg;
+    let mut stats = Stats::new();
+    let mut conn: Option<Conn> = None;
+    let mut sent: u64 = 0;
+    let check_every = u64::from(cfg.check_every.max(1));
+    let mut deadline = Deadline::new(cfg.timeout);
+    // Nobody sends before the timetable starts (the caller may have set it slightly ahead).
+    tokio::time::sleep_until(shared.start.into()).await;
+    loop {
+        let Next::Go {
+            measuring,
+            scheduled,
+        } = shared.next().await
+        else {
+            break;
+        };
+        let Some(Planned {
+            op,
+            request,
+            expect_id,
+        }) = generator.next_request()
+        else {
+            shared.stop.store(true, Ordering::Relaxed);
+            break;
+        };
+        if conn.is_none() {
+            match tokio::time::timeout(cfg.timeout, Conn::connect(shared.target.addr)).await {
+                Ok(Ok(c)) => conn = Some(c),
+                Ok(Err(_)) | Err(_) => {
+                    if measuring {
+                        stats.requests += 1;
+                        stats.errors.connect += 1;
+                        stats.last_done = Some(Instant::now());
+                    }
+                    if scheduled.is_none() && cfg.requests.is_none() {
+                        // Closed loop on a timer: back off instead of spinning on a dead port.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    continue;
+                }
+            }
+        }
+        let c = conn.as_mut().expect("connected above");
+        let send_at = Instant::now();
+        let origin = scheduled.unwrap_or(send_at);
+        if measuring && send_at.saturating_duration_since(origin) > cfg.late_threshold {
+            stats.late += 1;
+        }
+        let outcome = deadline.run(send_at, c.send(request)).await.ok_or(());
+        let done = Instant::now();
+        if !measuring {
+            if !matches!(outcome, Ok(Ok(_))) {
+                conn = None;
+            }
+            continue;
+        }
+        stats.requests += 1;
+        stats.last_done = Some(done);
+        match outcome {
+            Err(_) => {
+                stats.errors.timeout += 1;
+                stats.record_latency(done - origin);
+                conn = None;
+            }
+            Ok(Err(_)) => {
+                stats.errors.io += 1;
+                conn = None;
+            }
+            Ok(Ok((status, body))) => {
+                stats.record_latency(done - origin);
+                if status != op.expected_status() {
+                    if status.is_client_error() {
+                        stats.errors.status_4xx += 1;
+                    } else if status.is_server_error() {
+                        stats.errors.status_5xx += 1;
+                    } else {
+                        stats.errors.status_other += 1;
+                    }
+                } else if sent.is_multiple_of(check_every) && !body_ok(op, expect_id, &body) {
+                    stats.errors.body_mismatch += 1;
+                } else {
+                    stats.ok += 1;
+                }
+                sent += 1;
+            }
+        }
+    }
+    stats
+}

@@ -1,0 +1,358 @@
+//! One measured combination end to end: fresh database, server start, `/health`, seeding,
+//! warm-up, measured window with CPU/RSS monitoring, SIGTERM, and the resulting [`Record`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::engine::{self, LoadConfig, LoadResult, Target};
+use crate::record::{
+    Provenance, Record, Results, SCHEMA_VERSION, build_profile_of, utc_now_rfc3339,
+};
+use crate::server::{
+    self, DbKind, FreshDb, OutputTail, Pinning, RssSampler, ServerHandle, ServerSpec,
+};
+use crate::workload::{SeededIds, WorkloadKind};
+
+/// Load generator CPU use (fraction of its cores) at or above which a run is flagged saturated.
+pub const SATURATION_THRESHOLD: f64 = 0.9;
+
+/// Everything about a measurement except the target.
+#[derive(Debug, Clone)]
+pub struct MeasureOptions {
+    pub load: LoadConfig,
+    /// Worker threads of the runtime the caller runs this on (recorded, and caps the cores used).
+    pub threads: usize,
+    /// Tasks seeded for read/update/list/mixed.
+    pub seed: usize,
+    /// Extra tasks seeded as the delete pool for delete/mixed (each deleted at most once).
+    pub delete_seed: usize,
+    /// Connections used for seeding.
+    pub seed_connections: usize,
+    pub repetition: u32,
+    /// Cores given to the server and to this process (`None`: unpinned).
+    pub pinning: Option<Pinning>,
+    pub health_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for MeasureOptions {
+    fn default() -> Self {
+        Self {
+            load: LoadConfig::default(),
+            threads: 1,
+            seed: 10_000,
+            delete_seed: 50_000,
+            seed_connections: 8,
+            repetition: 0,
+            pinning: None,
+            health_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub enum TargetSpec {
+    /// Start this server binary on a fresh database for the run and stop it afterwards.
+    Spawn {
+        server: ServerSpec,
+        db: DbKind,
+        pg_admin_url: Option<String>,
+    },
+    /// An already-running server; CPU/RSS only if its pid is given.
+    Url {
+        url: String,
+        stack: String,
+        server_pid: Option<u32>,
+    },
+}
+
+/// Measures one combination and returns its record (and the raw engine result, histogram included).
+pub async fn measure(
+    opts: &MeasureOptions,
+    spec: &TargetSpec,
+    provenance: &Provenance,
+) -> anyhow::Result<(Record, LoadResult)> {
+    match spec {
+        TargetSpec::Spawn {
+            server,
+            db,
+            pg_admin_url,
+        } => {
+            let mut fresh = FreshDb::create(*db, pg_admin_url.as_deref())?;
+            let mut handle = ServerHandle::start(server, fresh.url()).await?;
+            let outcome = async {
+                handle.wait_healthy(opts.health_timeout).await?;
+                run_phases(opts, &handle.target, Some(handle.pid)).await
+            }
+            .await;
+            let stack = handle.line.stack.clone();
+            let stderr = handle.stderr.clone();
+            let shutdown = handle.shutdown(opts.shutdown_grace).await?;
+            fresh.drop_now()?;
+            let (result, monitor) = outcome.with_context(|| {
+                format!(
+                    "measuring {stack}; server stderr:\n{}",
+                    stderr.text().trim_end()
+                )
+            })?;
+            let mut prov = provenance.clone();
+            prov.build_profile = build_profile_of(&server.binary);
+            let record = build_record(
+                opts,
+                &stack,
+                db.name(),
+                &result,
+                &monitor,
+                Some(shutdown.clean),
+                Some((server.workers, server.pool_size)),
+                prov,
+            );
+            Ok((record, result))
+        }
+        TargetSpec::Url {
+            url,
+            stack,
+            server_pid,
+        } => {
+            let target = Target::from_url(url).await?;
+            server::wait_healthy(&target, opts.health_timeout, None, &OutputTail::default())
+                .await?;
+            let db = engine::get_once(&target, "/health", Duration::from_secs(5))
+                .await
+                .ok()
+                .and_then(|(_, body)| serde_json::from_slice::<serde_json::Value>(&body).ok())
+                .and_then(|v| v.get("db").and_then(|d| d.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| "unknown".to_owned());
+            let (result, monitor) = run_phases(opts, &target, *server_pid).await?;
+            let record = build_record(
+                opts,
+                stack,
+                &db,
+                &result,
+                &monitor,
+                None,
+                None,
+                provenance.clone(),
+            );
+            Ok((record, result))
+        }
+    }
+}
+
+/// CPU and memory observed over the measured window.
+#[derive(Debug, Clone, Default)]
+pub struct Monitor {
+    pub server_cpu_seconds: Option<f64>,
+    pub server_peak_rss_bytes: Option<u64>,
+    pub server_vmhwm_bytes: Option<u64>,
+    pub loadgen_cpu_seconds: f64,
+    pub seeded: usize,
+    pub seeded_for_delete: usize,
+}
+
+/// Seeds, then runs warm-up and measurement while sampling CPU/RSS over exactly the measured window.
+pub async fn run_phases(
+    opts: &MeasureOptions,
+    target: &Target,
+    pid: Option<u32>,
+) -> anyhow::Result<(LoadResult, Monitor)> {
+    let kind = opts.load.workload.kind;
+    let seed = if kind.needs_seed() { opts.seed } else { 0 };
+    let delete_seed = if kind.needs_delete_pool() {
+        opts.delete_seed
+    } else {
+        0
+    };
+    let mut all = engine::seed_tasks(
+        target,
+        seed + delete_seed,
+        opts.seed_connections,
+        opts.load.timeout,
+    )
+    .await
+    .context("seeding tasks")?;
+    let delete_ids = all.split_off(seed.min(all.len()));
+    let ids = Arc::new(SeededIds::new(all, delete_ids));
+
+    let start = Instant::now() + Duration::from_millis(20);
+    let measure_start = start + opts.load.warmup;
+    let monitor = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_start.into()).await;
+        let server_cpu = pid.and_then(|p| server::cpu_seconds(Some(p)).ok());
+        let own_cpu = server::cpu_seconds(None).unwrap_or(0.0);
+        let sampler = pid.map(|p| RssSampler::start(p, Duration::from_millis(50)));
+        (server_cpu, own_cpu, sampler)
+    });
+    let result = engine::run(&opts.load, target, ids.clone(), start).await?;
+    let (server_cpu0, own_cpu0, sampler) = monitor.await.context("monitor task panicked")?;
+    let own_cpu1 = server::cpu_seconds(None).unwrap_or(own_cpu0);
+    let server_cpu1 = pid.and_then(|p| server::cpu_seconds(Some(p)).ok());
+    let peak = match sampler {
+        Some(s) => Some(s.finish().await),
+        None => None,
+    };
+    let monitor = Monitor {
+        server_cpu_seconds: server_cpu0.zip(server_cpu1).map(|(a, b)| (b - a).max(0.0)),
+        server_peak_rss_bytes: peak.filter(|&p| p > 0),
+        server_vmhwm_bytes: pid.and_then(|p| server::status_kb_field(p, "VmHWM")),
+        loadgen_cpu_seconds: (own_cpu1 - own_cpu0).max(0.0),
+        seeded: ids.ids.len(),
+        seeded_for_delete: ids.delete_ids.len(),
+    };
+    Ok((result, monitor))
+}
+
+/// Cores this process can actually keep busy: its pinned (or allowed) cores, capped by its threads.
+pub fn loadgen_cores(opts: &MeasureOptions) -> usize {
+    let available = opts
+        .pinning
+        .as_ref()
+        .map_or_else(|| server::allowed_cores().len(), |p| p.loadgen.len());
+    available.min(opts.threads.max(1)).max(1)
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a flat constructor of a flat record"
+)]
+fn build_record(
+    opts: &MeasureOptions,
+    stack: &str,
+    db: &str,
+    r: &LoadResult,
+    m: &Monitor,
+    clean_shutdown: Option<bool>,
+    server_config: Option<(usize, usize)>,
+    mut provenance: Provenance,
+) -> Record {
+    let cores = loadgen_cores(opts);
+    let saturated =
+        m.loadgen_cpu_seconds >= SATURATION_THRESHOLD * r.measured_seconds * cores as f64;
+    provenance.pinning = opts
+        .pinning
+        .as_ref()
+        .map_or_else(|| "off".to_owned(), Pinning::describe);
+    provenance.date = utc_now_rfc3339();
+    let load = &opts.load;
+    Record {
+        schema_version: SCHEMA_VERSION,
+        stack: stack.to_owned(),
+        db: db.to_owned(),
+        workload: load.workload.kind,
+        mix: (load.workload.kind == WorkloadKind::Mixed).then_some(load.workload.mix),
+        load_model: load.model.name().to_owned(),
+        connections: load.connections,
+        threads: opts.threads,
+        target_rate: load.model.rate(),
+        fixed_requests: load.requests,
+        duration_seconds: load.duration.as_secs_f64(),
+        warmup_seconds: load.warmup.as_secs_f64(),
+        seeded: m.seeded,
+        seeded_for_delete: m.seeded_for_delete,
+        server_workers: server_config.map(|c| c.0),
+        server_pool_size: server_config.map(|c| c.1),
+        repetition: opts.repetition,
+        results: Results {
+            requests: r.requests,
+            ok: r.ok,
+            errors: r.errors,
+            errors_total: r.errors.total(),
+            throughput: r.throughput,
+            achieved_rate: r.achieved_rate,
+            late_sends: r.late_sends,
+            ids_exhausted: r.ids_exhausted,
+            measured_seconds: r.measured_seconds,
+            latency_us: r.latency,
+            server_cpu_seconds: m.server_cpu_seconds,
+            server_peak_rss_bytes: m.server_peak_rss_bytes,
+            server_vmhwm_bytes: m.server_vmhwm_bytes,
+            requests_per_server_cpu_second: m
+                .server_cpu_seconds
+                .filter(|&c| c > 0.0)
+                .map(|c| r.requests as f64 / c),
+            loadgen_cpu_seconds: m.loadgen_cpu_seconds,
+            loadgen_cores: cores,
+            loadgen_saturated: saturated,
+            clean_shutdown,
+        },
+        provenance,
+    }
+}
+
+/// A few human-readable lines about one record.
+pub fn summarize(rec: &Record) -> String {
+    let r = &rec.results;
+    let l = &r.latency_us;
+    let mut s = format!(
+        "{stack} {db} {workload} {model} c={conns}{rate}: {ok} ok / {req} requests in {secs:.2}s = {tp:.0} ok req/s",
+        stack = rec.stack,
+        db = rec.db,
+        workload = rec.workload,
+        model = rec.load_model,
+        conns = rec.connections,
+        rate = rec
+            .target_rate
+            .map_or_else(String::new, |t| format!(" rate={t}")),
+        ok = r.ok,
+        req = r.requests,
+        secs = r.measured_seconds,
+        tp = r.throughput,
+    );
+    if let Some(target) = rec.target_rate {
+        s += &format!(
+            "\n  achieved {:.1} req/s of {target} target, {} late sends",
+            r.achieved_rate, r.late_sends
+        );
+    }
+    s += &format!(
+        "\n  latency µs: p50 {} p90 {} p99 {} p99.9 {} max {} mean {:.1}",
+        l.p50, l.p90, l.p99, l.p99_9, l.max, l.mean
+    );
+    let e = &r.errors;
+    s += &format!(
+        "\n  errors: {} (connect {}, io {}, timeout {}, 4xx {}, 5xx {}, other status {}, body mismatch {})",
+        r.errors_total,
+        e.connect,
+        e.io,
+        e.timeout,
+        e.status_4xx,
+        e.status_5xx,
+        e.status_other,
+        e.body_mismatch
+    );
+    if let Some(cpu) = r.server_cpu_seconds {
+        s += &format!(
+            "\n  server: {cpu:.2} CPU-s, {} req/CPU-s, peak RSS {}",
+            r.requests_per_server_cpu_second
+                .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}")),
+            r.server_peak_rss_bytes.map_or_else(
+                || "-".to_owned(),
+                |b| format!("{:.1} MiB", b as f64 / 1048576.0)
+            ),
+        );
+    }
+    s += &format!(
+        "\n  loadgen: {:.2} CPU-s on {} core(s){}",
+        r.loadgen_cpu_seconds,
+        r.loadgen_cores,
+        if r.loadgen_saturated {
+            " — SATURATED"
+        } else {
+            ""
+        }
+    );
+    if let Some(clean) = r.clean_shutdown {
+        s += &format!(
+            ", server shutdown {}",
+            if clean { "clean" } else { "NOT clean" }
+        );
+    }
+    if r.ids_exhausted {
+        s += "\n  note: the delete pool ran out of seeded ids; the run stopped early (raise --delete-seed)";
+    }
+    s
+}

@@ -1,0 +1,332 @@
+//! The machine-readable record of one measured combination (JSON lines, `schema_version` 1)
+//! and the provenance every record carries.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{ErrorCounts, LatencySummary};
+use crate::workload::{Mix, WorkloadKind};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One measured combination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub schema_version: u32,
+    pub stack: String,
+    pub db: String,
+    pub workload: WorkloadKind,
+    /// Weights of the `mixed` workload (absent for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<Mix>,
+    /// `closed` or `open`.
+    pub load_model: String,
+    pub connections: usize,
+    pub threads: usize,
+    /// Open loop: requests per second asked for.
+    pub target_rate: Option<f64>,
+    /// Fixed request count instead of a duration, if one was asked for.
+    #[serde(default)]
+    pub fixed_requests: Option<u64>,
+    pub duration_seconds: f64,
+    pub warmup_seconds: f64,
+    /// Tasks seeded for reads/updates/lists, and for deletes.
+    #[serde(default)]
+    pub seeded: usize,
+    #[serde(default)]
+    pub seeded_for_delete: usize,
+    /// Server `--workers` and `--pool-size` (when loadgen started the server).
+    #[serde(default)]
+    pub server_workers: Option<usize>,
+    #[serde(default)]
+    pub server_pool_size: Option<usize>,
+    pub repetition: u32,
+    pub results: Results,
+    pub provenance: Provenance,
+}
+
+/// What one combination measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: ErrorCounts,
+    pub errors_total: u64,
+    /// ok requests per second over the measured window.
+    pub throughput: f64,
+    /// All requests per second (open loop: compare with `target_rate`).
+    pub achieved_rate: f64,
+    pub late_sends: u64,
+    /// The delete pool ran out and the run stopped early (not an error; the window is shorter).
+    #[serde(default)]
+    pub ids_exhausted: bool,
+    pub measured_seconds: f64,
+    /// Latency percentiles in microseconds.
+    pub latency_us: LatencySummary,
+    pub server_cpu_seconds: Option<f64>,
+    pub server_peak_rss_bytes: Option<u64>,
+    /// VmHWM at the end of the run (peak since the server started, seeding included).
+    #[serde(default)]
+    pub server_vmhwm_bytes: Option<u64>,
+    pub requests_per_server_cpu_second: Option<f64>,
+    pub loadgen_cpu_seconds: f64,
+    /// Cores the load generator could use (pinned set, capped by its threads).
+    #[serde(default)]
+    pub loadgen_cores: usize,
+    pub loadgen_saturated: bool,
+    /// `None` when loadgen did not start the server.
+    pub clean_shutdown: Option<bool>,
+}
+
+impl Results {
+    /// Reasons this result should be flagged in a table (empty when clean).
+    pub fn flags(&self) -> Vec<Flag> {
+        let mut f = Vec::new();
+        if self.errors_total > 0 {
+            f.push(Flag::Errors);
+        }
+        if self.loadgen_saturated {
+            f.push(Flag::Saturated);
+        }
+        if self.clean_shutdown == Some(false) {
+            f.push(Flag::UncleanShutdown);
+        }
+        if self.ids_exhausted {
+            f.push(Flag::IdsExhausted);
+        }
+        f
+    }
+}
+
+/// Why a combination is marked in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    Errors,
+    Saturated,
+    UncleanShutdown,
+    IdsExhausted,
+}
+
+impl Flag {
+    pub const ALL: [Self; 4] = [
+        Self::Errors,
+        Self::Saturated,
+        Self::UncleanShutdown,
+        Self::IdsExhausted,
+    ];
+
+    pub const fn marker(self) -> &'static str {
+        match self {
+            Self::Errors => "¹",
+            Self::Saturated => "²",
+            Self::UncleanShutdown => "³",
+            Self::IdsExhausted => "⁴",
+        }
+    }
+
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::Errors => "some requests failed (errors by class are listed below)",
+            Self::Saturated => {
+                "the load generator was CPU-saturated: throughput is a lower bound, the run is not valid"
+            }
+            Self::UncleanShutdown => "the server did not exit with status 0 within 10 s of SIGTERM",
+            Self::IdsExhausted => {
+                "the delete pool ran out of seeded ids and the run stopped early (shorter window)"
+            }
+        }
+    }
+}
+
+/// Where and how a record was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Provenance {
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub rustc: Option<String>,
+    /// Cargo profile of the server binary, from its path (`target/<profile>/`).
+    pub build_profile: Option<String>,
+    pub cpu_model: Option<String>,
+    pub cores: usize,
+    pub pinning: String,
+    pub hostname: Option<String>,
+    /// UTC, RFC 3339.
+    pub date: String,
+    pub command: String,
+}
+
+impl Provenance {
+    /// Collects everything but the per-run fields (`build_profile`, `pinning`, `date`).
+    pub fn collect() -> Self {
+        let git = |args: &[&str]| run_text("git", args);
+        let git_commit = git(&["rev-parse", "HEAD"]);
+        let git_dirty = git_commit
+            .as_ref()
+            .and_then(|_| {
+                git(&[
+                    "--no-optional-locks",
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                ])
+            })
+            .map(|s| !s.is_empty())
+            .or_else(|| git_commit.as_ref().map(|_| false));
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+        });
+        Self {
+            git_commit,
+            git_dirty,
+            rustc: run_text("rustc", &["--version"]),
+            build_profile: None,
+            cpu_model,
+            cores: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            pinning: "off".to_owned(),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned()),
+            date: utc_now_rfc3339(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+/// `git status` prints nothing for a clean tree, so an empty output is `Some("")`.
+fn run_text(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The cargo profile a binary was built with, from `.../target/<profile>/<name>`.
+pub fn build_profile_of(binary: &Path) -> Option<String> {
+    let parts: Vec<_> = binary
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let i = parts.iter().rposition(|p| p == "target")?;
+    let rest = &parts[i + 1..parts.len().checked_sub(1)?];
+    // target/<profile>/bin or target/<triple>/<profile>/bin
+    match rest {
+        [profile] => Some(profile.clone()),
+        [_triple, profile] => Some(profile.clone()),
+        _ => None,
+    }
+    .map(|p| if p == "debug" { "dev".to_owned() } else { p })
+}
+
+/// Now, as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format_rfc3339(secs)
+}
+
+/// Formats seconds since the Unix epoch as RFC 3339 UTC (civil-from-days, proleptic Gregorian).
+pub fn format_rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Appends one record as a JSON line and flushes it (so a crash loses nothing written).
+pub fn append(path: &Path, record: &Record) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut line = serde_json::to_string(record)?;
+    line.push('\n');
+    file.write_all(line.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.sync_data().ok();
+    Ok(())
+}
+
+/// Reads every record of a JSON-lines file (blank lines skipped; other schema versions refused).
+pub fn read_all(path: &Path) -> anyhow::Result<Vec<Record>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a loadgen record", path.display(), i + 1))?;
+        anyhow::ensure!(
+            record.schema_version == SCHEMA_VERSION,
+            "{}:{}: schema_version {} (this loadgen reads {SCHEMA_VERSION})",
+            path.display(),
+            i + 1,
+            record.schema_version
+        );
+        out.push(record);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_dates() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn infers_build_profiles() {
+        let cases = [
+            ("/w/target/bench-release/server-axum", Some("bench-release")),
+            ("/w/target/debug/server-axum", Some("dev")),
+            (
+                "/w/target/x86_64-unknown-linux-gnu/release/s",
+                Some("release"),
+            ),
+            ("/usr/bin/server", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(
+                build_profile_of(Path::new(path)).as_deref(),
+                expected,
+                "{path}"
+            );
+        }
+    }
+}

@@ -1,0 +1,601 @@
+//! Workloads: which request each virtual client sends next, and what a correct answer looks like.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::Full;
+use serde::{Deserialize, Serialize};
+
+/// The named workloads of the benchmark method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    Hello,
+    Create,
+    Read,
+    Update,
+    Delete,
+    List,
+    Mixed,
+    Sleep,
+    Fibonacci,
+}
+
+impl WorkloadKind {
+    pub const ALL: [Self; 9] = [
+        Self::Hello,
+        Self::Create,
+        Self::Read,
+        Self::Update,
+        Self::Delete,
+        Self::List,
+        Self::Mixed,
+        Self::Sleep,
+        Self::Fibonacci,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Hello => "hello",
+            Self::Create => "create",
+            Self::Read => "read",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::List => "list",
+            Self::Mixed => "mixed",
+            Self::Sleep => "sleep",
+            Self::Fibonacci => "fibonacci",
+        }
+    }
+
+    /// Whether the workload reads or writes pre-seeded tasks (and so needs seeding).
+    pub const fn needs_seed(self) -> bool {
+        matches!(self, Self::Read | Self::Update | Self::List | Self::Mixed)
+    }
+
+    /// Whether the workload consumes ids from the delete pool.
+    pub const fn needs_delete_pool(self) -> bool {
+        matches!(self, Self::Delete | Self::Mixed)
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for WorkloadKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .with_context(|| format!("unknown workload {s:?} (expected one of hello, create, read, update, delete, list, mixed, sleep, fibonacci)"))
+    }
+}
+
+/// Weights of the `mixed` workload, in parts (they need not add up to 100).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mix {
+    pub read: u32,
+    pub create: u32,
+    pub update: u32,
+    pub delete: u32,
+    #[serde(default)]
+    pub list: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self {
+            read: 80,
+            create: 10,
+            update: 5,
+            delete: 5,
+            list: 0,
+        }
+    }
+}
+
+impl Mix {
+    fn total(&self) -> u32 {
+        self.read + self.create + self.update + self.delete + self.list
+    }
+
+    /// Picks an operation for a uniform draw `r` in `0..total`.
+    fn pick(&self, mut r: u32) -> Op {
+        for (w, op) in [
+            (self.read, Op::Read),
+            (self.create, Op::Create),
+            (self.update, Op::Update),
+            (self.delete, Op::Delete),
+            (self.list, Op::List),
+        ] {
+            if r < w {
+                return op;
+            }
+            r -= w;
+        }
+        Op::Read
+    }
+}
+
+impl fmt::Display for Mix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "read={},create={},update={},delete={}",
+            self.read, self.create, self.update, self.delete
+        )?;
+        if self.list > 0 {
+            write!(f, ",list={}", self.list)?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Mix {
+    type Err = anyhow::Error;
+    /// Parses `read=80,create=10,update=5,delete=5` (missing keys are 0).
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let mut mix = Self {
+            read: 0,
+            create: 0,
+            update: 0,
+            delete: 0,
+            list: 0,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .with_context(|| format!("mix entry {part:?} is not key=weight"))?;
+            let value: u32 = value
+                .trim()
+                .parse()
+                .with_context(|| format!("mix weight {value:?} is not a number"))?;
+            match key.trim() {
+                "read" => mix.read = value,
+                "create" => mix.create = value,
+                "update" => mix.update = value,
+                "delete" => mix.delete = value,
+                "list" => mix.list = value,
+                other => bail!(
+                    "unknown mix operation {other:?} (expected read, create, update, delete, list)"
+                ),
+            }
+        }
+        if mix.total() == 0 {
+            bail!("mix weights add up to zero");
+        }
+        Ok(mix)
+    }
+}
+
+/// A workload: its kind and, for `mixed`, the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub mix: Mix,
+}
+
+impl Workload {
+    pub fn new(kind: WorkloadKind) -> Self {
+        Self {
+            kind,
+            mix: Mix::default(),
+        }
+    }
+}
+
+/// One kind of request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Hello,
+    Create,
+    Read,
+    Update,
+    Delete,
+    List,
+    Sleep,
+    Fibonacci,
+}
+
+impl Op {
+    pub const fn expected_status(self) -> StatusCode {
+        match self {
+            Self::Create => StatusCode::CREATED,
+            Self::Delete => StatusCode::NO_CONTENT,
+            _ => StatusCode::OK,
+        }
+    }
+}
+
+/// The task ids created by seeding, shared by every virtual client.
+///
+/// `ids` serve reads, updates and lists; `delete_ids` is a disjoint, shuffled pool handed out
+/// at most once each (so reads never hit a deleted task).
+#[derive(Debug, Default)]
+pub struct SeededIds {
+    pub ids: Vec<i64>,
+    pub delete_ids: Vec<i64>,
+    next_delete: AtomicUsize,
+    exhausted: AtomicBool,
+}
+
+impl SeededIds {
+    pub fn new(ids: Vec<i64>, mut delete_ids: Vec<i64>) -> Self {
+        let mut rng = Rng::new(0x05ee_d1d5);
+        for i in (1..delete_ids.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            delete_ids.swap(i, j);
+        }
+        Self {
+            ids,
+            delete_ids,
+            next_delete: AtomicUsize::new(0),
+            exhausted: AtomicBool::new(false),
+        }
+    }
+
+    /// The next never-used delete id, or `None` once the pool is spent.
+    fn take_delete(&self) -> Option<i64> {
+        let i = self.next_delete.fetch_add(1, Ordering::Relaxed);
+        let id = self.delete_ids.get(i).copied();
+        if id.is_none() {
+            self.exhausted.store(true, Ordering::Relaxed);
+        }
+        id
+    }
+
+    /// Whether some client asked for a delete id after the pool ran out.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted.load(Ordering::Relaxed)
+    }
+
+    /// How many delete ids were handed out.
+    pub fn deletes_used(&self) -> usize {
+        self.next_delete
+            .load(Ordering::Relaxed)
+            .min(self.delete_ids.len())
+    }
+}
+
+/// A small, fast PRNG (splitmix64); each virtual client owns one, so no locks.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub const fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0); the modulo bias is negligible for our ranges.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// A request ready to send and what its answer must look like.
+#[derive(Debug)]
+pub struct Planned {
+    pub op: Op,
+    pub request: Request<Full<Bytes>>,
+    /// The task id the answer must carry (read/update).
+    pub expect_id: Option<i64>,
+}
+
+/// Generates requests for one virtual client.
+#[derive(Debug)]
+pub struct RequestGen {
+    workload: Workload,
+    ids: Arc<SeededIds>,
+    rng: Rng,
+    host: HeaderValue,
+    json: HeaderValue,
+    counter: u64,
+    client: u64,
+    clients: u64,
+    root: Uri,
+    tasks: Uri,
+    sleep: Uri,
+    fibonacci: Uri,
+}
+
+impl RequestGen {
+    /// `client` is this generator's index among `clients`; it seeds the RNG and makes task names unique.
+    pub fn new(
+        workload: Workload,
+        ids: Arc<SeededIds>,
+        host: &str,
+        client: u64,
+        clients: u64,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            workload,
+            ids,
+            rng: Rng::new(0x1234_5678 ^ client.wrapping_mul(0x9e37_79b9)),
+            host: HeaderValue::from_str(host).context("host is not a valid header value")?,
+            json: HeaderValue::from_static("application/json"),
+            counter: 0,
+            client,
+            clients: clients.max(1),
+            root: Uri::from_static("/"),
+            tasks: Uri::from_static("/tasks"),
+            sleep: Uri::from_static("/sleep?ms=2"),
+            fibonacci: Uri::from_static("/fibonacci"),
+        })
+    }
+
+    fn op(&mut self) -> Op {
+        match self.workload.kind {
+            WorkloadKind::Hello => Op::Hello,
+            WorkloadKind::Create => Op::Create,
+            WorkloadKind::Read => Op::Read,
+            WorkloadKind::Update => Op::Update,
+            WorkloadKind::Delete => Op::Delete,
+            WorkloadKind::List => Op::List,
+            WorkloadKind::Sleep => Op::Sleep,
+            WorkloadKind::Fibonacci => Op::Fibonacci,
+            WorkloadKind::Mixed => {
+                let total = self.workload.mix.total();
+                let r = self.rng.below(u64::from(total)) as u32;
+                self.workload.mix.pick(r)
+            }
+        }
+    }
+
+    fn random_id(&mut self) -> Option<i64> {
+        let ids = &self.ids.ids;
+        if ids.is_empty() {
+            return None;
+        }
+        Some(ids[self.rng.below(ids.len() as u64) as usize])
+    }
+
+    fn build(&self, method: Method, uri: Uri, body: Option<Bytes>) -> Request<Full<Bytes>> {
+        let has_body = body.is_some();
+        let mut req = Request::new(Full::new(body.unwrap_or_default()));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        let headers = req.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        if has_body {
+            headers.insert(CONTENT_TYPE, self.json.clone());
+        }
+        req
+    }
+
+    fn task_uri(id: i64) -> Uri {
+        Uri::try_from(format!("/tasks/{id}")).expect("a path with an integer is a valid URI")
+    }
+
+    /// The next request, or `None` when the workload has run out of ids (delete pool spent,
+    /// or nothing was seeded for a workload that needs seeded ids).
+    pub fn next_request(&mut self) -> Option<Planned> {
+        let op = self.op();
+        self.counter += 1;
+        let n = self.counter * self.clients + self.client;
+        let (request, expect_id) = match op {
+            Op::Hello => (self.build(Method::GET, self.root.clone(), None), None),
+            Op::Sleep => (self.build(Method::GET, self.sleep.clone(), None), None),
+            Op::Fibonacci => (self.build(Method::GET, self.fibonacci.clone(), None), None),
+            Op::Create => {
+                let body = Bytes::from(format!("{{\"name\":\"task {n}\",\"done\":false}}"));
+                (
+                    self.build(Method::POST, self.tasks.clone(), Some(body)),
+                    None,
+                )
+            }
+            Op::Read => {
+                let id = self.random_id()?;
+                (self.build(Method::GET, Self::task_uri(id), None), Some(id))
+            }
+            Op::Update => {
+                let id = self.random_id()?;
+                let body = Bytes::from(format!("{{\"name\":\"task {n} updated\",\"done\":true}}"));
+                (
+                    self.build(Method::PUT, Self::task_uri(id), Some(body)),
+                    Some(id),
+                )
+            }
+            Op::Delete => {
+                let id = self.ids.take_delete()?;
+                (
+                    self.build(Method::DELETE, Self::task_uri(id), None),
+                    Some(id),
+                )
+            }
+            Op::List => {
+                // Offsets keep every page full (20 rows), so each list request does the same work.
+                let seeded = self.ids.ids.len() as u64;
+                let offset = self.rng.below(seeded.saturating_sub(20) + 1);
+                let uri =
+                    Uri::try_from(format!("/tasks?limit=20&offset={offset}")).expect("valid URI");
+                (self.build(Method::GET, uri, None), None)
+            }
+        };
+        Some(Planned {
+            op,
+            request,
+            expect_id,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskShape {
+    id: i64,
+    #[allow(dead_code, reason = "only its presence and type are checked")]
+    name: String,
+    #[allow(dead_code, reason = "only its presence and type are checked")]
+    done: bool,
+}
+
+fn task_ok(body: &[u8], expect_id: Option<i64>) -> bool {
+    if !body.starts_with(b"{\"id\":") {
+        return false;
+    }
+    match serde_json::from_slice::<TaskShape>(body) {
+        Ok(task) => expect_id.is_none_or(|id| id == task.id),
+        Err(_) => false,
+    }
+}
+
+/// Whether `body` has the shape the contract promises for a successful `op`.
+pub fn body_ok(op: Op, expect_id: Option<i64>, body: &[u8]) -> bool {
+    match op {
+        Op::Hello => body == b"Hello, World!",
+        Op::Sleep => body == b"OK",
+        Op::Delete => body.is_empty(),
+        Op::Create | Op::Read | Op::Update => task_ok(body, expect_id),
+        Op::List => match serde_json::from_slice::<Vec<TaskShape>>(body) {
+            Ok(tasks) => tasks.len() <= 20 && tasks.windows(2).all(|w| w[0].id < w[1].id),
+            Err(_) => false,
+        },
+        Op::Fibonacci => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Fib {
+                count: u64,
+                last: u64,
+            }
+            serde_json::from_slice::<Fib>(body).is_ok_and(|f| f.count == 39 && f.last == 63_245_986)
+        }
+    }
+}
+
+/// Parses the `id` of a created task from a 201 body.
+pub fn created_id(body: &[u8]) -> Option<i64> {
+    serde_json::from_slice::<TaskShape>(body).ok().map(|t| t.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix_parses_and_prints() {
+        let mix: Mix = "read=80,create=10,update=5,delete=5".parse().unwrap();
+        assert_eq!(mix, Mix::default());
+        assert_eq!(mix.to_string(), "read=80,create=10,update=5,delete=5");
+        assert!("read=0".parse::<Mix>().is_err());
+        assert!("write=3".parse::<Mix>().is_err());
+        let only_list: Mix = "list=1".parse().unwrap();
+        assert_eq!(only_list.pick(0), Op::List);
+    }
+
+    #[test]
+    fn mix_picks_in_proportion() {
+        let mix = Mix::default();
+        let mut counts = [0u32; 4];
+        for r in 0..100 {
+            match mix.pick(r) {
+                Op::Read => counts[0] += 1,
+                Op::Create => counts[1] += 1,
+                Op::Update => counts[2] += 1,
+                Op::Delete => counts[3] += 1,
+                _ => unreachable!(),
+            }
+        }
+        assert_eq!(counts, [80, 10, 5, 5]);
+    }
+
+    #[test]
+    fn bodies_are_checked() {
+        let cases: &[(Op, Option<i64>, &str, bool)] = &[
+            (Op::Hello, None, "Hello, World!", true),
+            (Op::Hello, None, "Hello", false),
+            (
+                Op::Read,
+                Some(7),
+                r#"{"id":7,"name":"a","done":false}"#,
+                true,
+            ),
+            (
+                Op::Read,
+                Some(8),
+                r#"{"id":7,"name":"a","done":false}"#,
+                false,
+            ),
+            (
+                Op::Create,
+                None,
+                r#"{"name":"a","id":7,"done":false}"#,
+                false,
+            ),
+            (Op::Create, None, r#"{"id":7,"name":"a"}"#, false),
+            (
+                Op::List,
+                None,
+                r#"[{"id":1,"name":"a","done":false},{"id":2,"name":"b","done":true}]"#,
+                true,
+            ),
+            (
+                Op::List,
+                None,
+                r#"[{"id":2,"name":"a","done":false},{"id":1,"name":"b","done":true}]"#,
+                false,
+            ),
+            (Op::Delete, Some(1), "", true),
+            (Op::Sleep, None, "OK", true),
+            (Op::Fibonacci, None, r#"{"count":39,"last":63245986}"#, true),
+            (
+                Op::Fibonacci,
+                None,
+                r#"{"count":38,"last":63245986}"#,
+                false,
+            ),
+        ];
+        for &(op, id, body, expected) in cases {
+            assert_eq!(body_ok(op, id, body.as_bytes()), expected, "{op:?} {body}");
+        }
+    }
+
+    #[test]
+    fn delete_ids_are_used_once() {
+        let ids = Arc::new(SeededIds::new(vec![1], (10..20).collect()));
+        let workload = Workload::new(WorkloadKind::Delete);
+        let mut g = RequestGen::new(workload, ids.clone(), "h", 0, 1).unwrap();
+        let mut seen = Vec::new();
+        while let Some(p) = g.next_request() {
+            seen.push(p.expect_id.unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (10..20).collect::<Vec<_>>());
+        assert!(ids.exhausted());
+        assert_eq!(ids.deletes_used(), 10);
+    }
+
+    #[test]
+    fn requests_have_the_contract_shape() {
+        let ids = Arc::new(SeededIds::new((1..=100).collect(), Vec::new()));
+        let mut g =
+            RequestGen::new(Workload::new(WorkloadKind::List), ids.clone(), "h", 0, 1).unwrap();
+        for _ in 0..100 {
+            let p = g.next_request().unwrap();
+            let q = p.request.uri().query().unwrap();
+            let offset: u64 = q.strip_prefix("limit=20&offset=").unwrap().parse().unwrap();
+            assert!(offset <= 80);
+        }
+        let mut g = RequestGen::new(Workload::new(WorkloadKind::Create), ids, "h", 0, 1).unwrap();
+        let p = g.next_request().unwrap();
+        assert_eq!(p.request.method(), Method::POST);
+        assert_eq!(p.request.headers()[CONTENT_TYPE], "application/json");
+    }
+}

@@ -1,0 +1,152 @@
+//! Server management end to end with a stand-in "server": a shell script that prints the
+//! start-up line for an in-test HTTP server, records its arguments, and exits 0 on SIGTERM.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Reply, serve};
+use loadgen::engine::{LoadConfig, LoadModel};
+use loadgen::measure::{self, MeasureOptions, TargetSpec};
+use loadgen::record::Provenance;
+use loadgen::server::{DbKind, ServerHandle, ServerSpec};
+use loadgen::workload::{Workload, WorkloadKind};
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn spec(binary: PathBuf) -> ServerSpec {
+    ServerSpec {
+        binary,
+        workers: 1,
+        pool_size: 2,
+        cores: None,
+        startup_timeout: Duration::from_secs(10),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measures_a_spawned_server_and_stops_it_cleanly() {
+    let addr = serve(Arc::new(|_, _, path| match path {
+        "/health" => Reply::new(200, r#"{"status":"ok","db":"sqlite"}"#),
+        _ => Reply::new(200, "Hello, World!"),
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let args_file = dir.path().join("args.txt");
+    let binary = script(
+        dir.path(),
+        "fake-server",
+        &format!(
+            "echo \"$@\" > {args}\ntrap 'exit 0' TERM\necho 'listening on http://{addr} (stack=fake-stack, db=sqlite, workers=1, pool=2)'\nwhile true; do sleep 0.05; done",
+            args = args_file.display()
+        ),
+    );
+    let opts = MeasureOptions {
+        load: LoadConfig {
+            workload: Workload::new(WorkloadKind::Hello),
+            model: LoadModel::Closed,
+            connections: 2,
+            warmup: Duration::ZERO,
+            requests: Some(200),
+            ..LoadConfig::default()
+        },
+        threads: 2,
+        ..MeasureOptions::default()
+    };
+    let target = TargetSpec::Spawn {
+        server: spec(binary),
+        db: DbKind::Sqlite,
+        pg_admin_url: None,
+    };
+    let (rec, _) = measure::measure(&opts, &target, &Provenance::collect())
+        .await
+        .unwrap();
+    assert_eq!(rec.stack, "fake-stack");
+    assert_eq!(rec.db, "sqlite");
+    assert_eq!((rec.results.requests, rec.results.ok), (200, 200));
+    assert_eq!(rec.results.clean_shutdown, Some(true));
+    assert!(rec.results.server_cpu_seconds.is_some_and(|c| c >= 0.0));
+    assert!(rec.results.server_peak_rss_bytes.is_some_and(|b| b > 0));
+    assert!(rec.results.server_vmhwm_bytes.is_some_and(|b| b > 0));
+    assert_eq!(
+        (rec.server_workers, rec.server_pool_size),
+        (Some(1), Some(2))
+    );
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert!(
+        args.starts_with("--bind 127.0.0.1:0 --database-url sqlite://"),
+        "{args}"
+    );
+    assert!(
+        args.contains("/todo.db --workers 1 --pool-size 2"),
+        "{args}"
+    );
+    // The fresh SQLite directory is gone after the run.
+    let db_path = args
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .trim_start_matches("sqlite://")
+        .to_owned();
+    assert!(!Path::new(&db_path).parent().unwrap().exists(), "{db_path}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_dies_shows_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = script(
+        dir.path(),
+        "broken",
+        "echo 'broken: error: port in use' >&2\nexit 3",
+    );
+    let err = ServerHandle::start(&spec(binary), "sqlite://x.db")
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("port in use") && msg.contains("without a start-up line"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_times_out_and_an_unclean_exit_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut silent = spec(script(
+        dir.path(),
+        "silent",
+        "echo starting >&2\nexec sleep 30",
+    ));
+    silent.startup_timeout = Duration::from_millis(300);
+    let msg = format!(
+        "{:#}",
+        ServerHandle::start(&silent, "sqlite://x.db")
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        msg.contains("no start-up line within") && msg.contains("starting"),
+        "{msg}"
+    );
+
+    // Exits 1 on SIGTERM: not clean.
+    let addr = serve(Arc::new(|_, _, _| Reply::new(200, "{}"))).await;
+    let body = format!(
+        "trap 'exit 1' TERM\necho 'listening on http://{addr} (stack=s, db=sqlite, workers=1, pool=2)'\nwhile true; do sleep 0.05; done"
+    );
+    let mut handle =
+        ServerHandle::start(&spec(script(dir.path(), "unclean", &body)), "sqlite://x.db")
+            .await
+            .unwrap();
+    handle.wait_healthy(Duration::from_secs(5)).await.unwrap();
+    let down = handle.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert!(!down.clean, "{}", down.status);
+}

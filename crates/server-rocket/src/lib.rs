@@ -8,6 +8,7 @@ pub mod db;
 use std::time::Duration;
 
 use rocket::data::{ByteUnit, Data, FromData};
+use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Header, Method, Status};
 use rocket::request::{FromRequest, Request};
 use rocket::response::{self, Responder, Response};
@@ -24,8 +25,16 @@ pub fn rocket(store: R2d2Diesel, config: rocket::Config) -> Rocket<Build> {
     use Method::{Delete, Get, Post, Put};
     let mut rocket = rocket::custom(config)
         .manage(store)
-        .mount("/", routes![hello, health, sleep, fibonacci, list, create, read, update, delete])
-        .register("/", catchers![default_catcher]);
+        .mount(
+            "/",
+            routes![
+                hello, health, sleep, fibonacci, list, create, read, update, delete
+            ],
+        )
+        .register("/", catchers![default_catcher])
+        .attach(AdHoc::on_request("unknown paths stay unknown", |req, _| {
+            Box::pin(async move { reject_unnormalized_path(req) })
+        }));
     for (path, allowed, header) in [
         ("/", &[Get][..], allow::READ_ONLY),
         ("/health", &[Get], allow::READ_ONLY),
@@ -38,6 +47,19 @@ pub fn rocket(store: R2d2Diesel, config: rocket::Config) -> Rocket<Build> {
     }
     rocket
 }
+
+/// Rocket matches routes on the non-empty segments of a path, so `/tasks/` and `//tasks` would
+/// reach `/tasks`. The contract treats them as unknown paths (as the other stacks do): send them
+/// to a path no route serves, so the 404 catcher answers.
+fn reject_unnormalized_path(req: &mut Request<'_>) {
+    let path = req.uri().path().as_str();
+    if path.contains("//") || (path.len() > 1 && path.ends_with('/')) {
+        req.set_uri(rocket::http::uri::Origin::parse(UNROUTED).expect("a valid origin"));
+    }
+}
+
+/// A path with no route: requests rewritten here end in the 404 catcher.
+const UNROUTED: &str = "/.unrouted";
 
 /// Routes answering 405 for every method `path` does not serve. HEAD is served wherever GET is
 /// (Rocket answers it from the GET route).
@@ -83,7 +105,9 @@ impl From<ApiError> for Error {
 impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let status = Status::from_code(self.0.status()).unwrap_or(Status::InternalServerError);
-        Response::build_from((ContentType::JSON, self.0.body()).respond_to(req)?).status(status).ok()
+        Response::build_from((ContentType::JSON, self.0.body()).respond_to(req)?)
+            .status(status)
+            .ok()
     }
 }
 
@@ -98,7 +122,11 @@ pub struct JsonReply {
 
 impl JsonReply {
     fn ok<T: serde::Serialize>(value: &T) -> Self {
-        Self { status: Status::Ok, body: shared::task::to_json(value), location: None }
+        Self {
+            status: Status::Ok,
+            body: shared::task::to_json(value),
+            location: None,
+        }
     }
 }
 
@@ -130,7 +158,11 @@ impl<'r, T: FromJsonBody + Send + 'static> FromData<'r> for JsonBody<T> {
 async fn read_json<T: FromJsonBody>(req: &Request<'_>, data: Data<'_>) -> Result<T, ApiError> {
     let headers = req.headers();
     input::check_json_content_type(headers.get_one("content-type").map(str::as_bytes))?;
-    input::check_content_length(headers.get_one("content-length").and_then(|v| v.parse().ok()))?;
+    input::check_content_length(
+        headers
+            .get_one("content-length")
+            .and_then(|v| v.parse().ok()),
+    )?;
     let body = data
         .open(ByteUnit::from(shared::MAX_BODY_BYTES))
         .into_bytes()
@@ -182,7 +214,11 @@ fn fibonacci(query: RawQuery) -> Result<JsonReply> {
 async fn create(store: &State<R2d2Diesel>, body: JsonBody<NewTask>) -> Result<JsonReply> {
     let task = store.create(body.0?).await?;
     let location = Some(format!("/tasks/{}", task.id));
-    Ok(JsonReply { status: Status::Created, body: shared::task::to_json(&task), location })
+    Ok(JsonReply {
+        status: Status::Created,
+        body: shared::task::to_json(&task),
+        location,
+    })
 }
 
 #[get("/tasks/<id>")]
@@ -191,7 +227,11 @@ async fn read(store: &State<R2d2Diesel>, id: &str) -> Result<JsonReply> {
 }
 
 #[put("/tasks/<id>", data = "<body>")]
-async fn update(store: &State<R2d2Diesel>, id: &str, body: JsonBody<TaskUpdate>) -> Result<JsonReply> {
+async fn update(
+    store: &State<R2d2Diesel>,
+    id: &str,
+    body: JsonBody<TaskUpdate>,
+) -> Result<JsonReply> {
     let id = input::parse_id(id)?;
     Ok(JsonReply::ok(&store.update(id, body.0?).await?))
 }

@@ -57,7 +57,9 @@ impl Database {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             let path = rest.split('?').next().unwrap_or_default();
             if path.is_empty() {
-                return Err(format!("DATABASE_URL {url:?} names no file; expected sqlite://PATH"));
+                return Err(format!(
+                    "DATABASE_URL {url:?} names no file; expected sqlite://PATH"
+                ));
             }
             Ok(Self::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -96,8 +98,12 @@ impl fmt::Debug for Database {
 
 /// Replaces the password of `scheme://user:password@host` with `***`.
 fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -119,7 +125,10 @@ impl Settings {
     /// Reads flags and environment; prints `--help`/`--version` or a usage error and exits
     /// like any command-line tool would.
     pub fn from_env_and_args(stack: &'static str, about: &'static str) -> Result<Self, String> {
-        let command = Args::command().name(stack).about(about).version(env!("CARGO_PKG_VERSION"));
+        let command = Args::command()
+            .name(stack)
+            .about(about)
+            .version(env!("CARGO_PKG_VERSION"));
         let args = Args::from_arg_matches(&command.get_matches()).map_err(|err| err.to_string())?;
         Self::resolve(stack, args)
     }
@@ -130,7 +139,10 @@ impl Settings {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Self::resolve(stack, Args::try_parse_from(args).map_err(|err| err.to_string())?)
+        Self::resolve(
+            stack,
+            Args::try_parse_from(args).map_err(|err| err.to_string())?,
+        )
     }
 
     fn resolve(stack: &'static str, args: Args) -> Result<Self, String> {
@@ -139,8 +151,16 @@ impl Settings {
             .workers
             .or_else(|| std::thread::available_parallelism().ok())
             .map_or(1, NonZeroUsize::get);
-        let pool_size = args.pool_size.map_or_else(|| default_pool_size(workers), NonZeroU32::get);
-        Ok(Self { stack, database, bind: args.bind, workers, pool_size })
+        let pool_size = args
+            .pool_size
+            .map_or_else(|| default_pool_size(workers), NonZeroU32::get);
+        Ok(Self {
+            stack,
+            database,
+            bind: args.bind,
+            workers,
+            pool_size,
+        })
     }
 
     pub const fn db_kind(&self) -> DbKind {
@@ -162,7 +182,9 @@ impl Settings {
 /// 2 x WORKERS for both databases. The contract fixes this for PostgreSQL; for SQLite we use the
 /// same rule so the two databases are driven with the same concurrency.
 pub fn default_pool_size(workers: usize) -> u32 {
-    u32::try_from(workers.saturating_mul(2)).unwrap_or(u32::MAX).max(1)
+    u32::try_from(workers.saturating_mul(2))
+        .unwrap_or(u32::MAX)
+        .max(1)
 }
 
 /// Prints one clear line on stderr and returns the failing exit code.
@@ -188,12 +210,31 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     }
 }
 
+/// Raises the soft limit on open files to the hard limit, as servers commonly do at start-up:
+/// the usual soft default (1,024) caps a server at about a thousand connections, while the hard
+/// limit is meant for exactly this. Best effort: on failure the server runs with what it has.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::debug!("cannot raise the open-file limit from {soft} to {hard}: {err}");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::debug!("cannot read the open-file limit: {err}"),
+    }
+}
+
 /// Logs go to stderr; nothing per request unless `RUST_LOG` asks for it (default: our warnings,
 /// and none of Rocket's own launch and routing chatter).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rocket=off"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[cfg(test)]
@@ -202,11 +243,29 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        assert_eq!(Database::parse("sqlite://todo.db"), Ok(Database::Sqlite("todo.db".into())));
-        assert_eq!(Database::parse("sqlite:///tmp/x.db?mode=rwc"), Ok(Database::Sqlite("/tmp/x.db".into())));
-        assert_eq!(Database::parse("postgres://u@h/db").map(|d| d.kind()), Ok(DbKind::Postgres));
-        assert_eq!(Database::parse("postgresql://u@h/db").map(|d| d.kind()), Ok(DbKind::Postgres));
-        for bad in ["", "sqlite://", "mysql://u@h/db", "todo.db", "sqlite:todo.db"] {
+        assert_eq!(
+            Database::parse("sqlite://todo.db"),
+            Ok(Database::Sqlite("todo.db".into()))
+        );
+        assert_eq!(
+            Database::parse("sqlite:///tmp/x.db?mode=rwc"),
+            Ok(Database::Sqlite("/tmp/x.db".into()))
+        );
+        assert_eq!(
+            Database::parse("postgres://u@h/db").map(|d| d.kind()),
+            Ok(DbKind::Postgres)
+        );
+        assert_eq!(
+            Database::parse("postgresql://u@h/db").map(|d| d.kind()),
+            Ok(DbKind::Postgres)
+        );
+        for bad in [
+            "",
+            "sqlite://",
+            "mysql://u@h/db",
+            "todo.db",
+            "sqlite:todo.db",
+        ] {
             assert!(Database::parse(bad).is_err(), "{bad:?}");
         }
         let err = Database::parse("mysql://me:secret@h/db").unwrap_err();
@@ -221,10 +280,24 @@ mod tests {
 
     #[test]
     fn flags_and_defaults() {
-        let s = Settings::from_args("axum-sqlx", ["x", "--workers", "3", "--bind", "127.0.0.1:0", "--database-url", "sqlite://t.db"]).unwrap();
+        let s = Settings::from_args(
+            "axum-sqlx",
+            [
+                "x",
+                "--workers",
+                "3",
+                "--bind",
+                "127.0.0.1:0",
+                "--database-url",
+                "sqlite://t.db",
+            ],
+        )
+        .unwrap();
         assert_eq!((s.workers, s.pool_size), (3, 6));
-        assert_eq!(s.listening_line("127.0.0.1:9".parse().unwrap()),
-            "listening on http://127.0.0.1:9 (stack=axum-sqlx, db=sqlite, workers=3, pool=6)");
+        assert_eq!(
+            s.listening_line("127.0.0.1:9".parse().unwrap()),
+            "listening on http://127.0.0.1:9 (stack=axum-sqlx, db=sqlite, workers=3, pool=6)"
+        );
         let s = Settings::from_args("x", ["x", "--workers", "2", "--pool-size", "5"]).unwrap();
         assert_eq!(s.pool_size, 5);
         assert!(Settings::from_args("x", ["x", "--workers", "0"]).is_err());

@@ -1,8 +1,8 @@
 //! The diesel servers' database layer: blocking operations on one connection, written once for
 //! both databases. Callers run them off the async workers, as their framework documents.
 
-use diesel::prelude::*;
 use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
 
 use crate::config::DbKind;
 use crate::error::ApiError;
@@ -92,5 +92,10 @@ macro_rules! task_store {
     };
 }
 
-task_store!(SqliteConnection, DbKind::Sqlite, sql::SQLITE_PRAGMAS, sql::SQLITE.migrate);
+task_store!(
+    SqliteConnection,
+    DbKind::Sqlite,
+    sql::SQLITE_PRAGMAS,
+    sql::SQLITE.migrate
+);
 task_store!(PgConnection, DbKind::Postgres, "", sql::POSTGRES.migrate);

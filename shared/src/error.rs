@@ -49,7 +49,9 @@ impl ErrorKind {
             Self::NotFound => "no route matches this path",
             Self::MethodNotAllowed => "this method is not allowed on this path",
             Self::PayloadTooLarge => "the request body is larger than 65536 bytes",
-            Self::UnsupportedMediaType => "the request body must be sent with content-type: application/json",
+            Self::UnsupportedMediaType => {
+                "the request body must be sent with content-type: application/json"
+            }
             Self::Unprocessable => "the request body is not a valid task",
             Self::Unavailable => "the database is unavailable, try again later",
             Self::Internal => "internal server error",
@@ -86,12 +88,18 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The framework-level error of this kind, with its default sentence.
     pub const fn of(kind: ErrorKind) -> Self {
-        Self { kind, message: Cow::Borrowed(kind.default_message()) }
+        Self {
+            kind,
+            message: Cow::Borrowed(kind.default_message()),
+        }
     }
 
     pub fn task_not_found(id: i64) -> Self {
@@ -124,7 +132,9 @@ impl ApiError {
 
     /// The JSON body: `{"error":"<message>"}`.
     pub fn body(&self) -> String {
-        crate::task::to_json(&ErrorBody { error: &self.message })
+        crate::task::to_json(&ErrorBody {
+            error: &self.message,
+        })
     }
 }
 
@@ -141,9 +151,10 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         use sqlx::Error as E;
         match err {
-            E::ColumnDecode { .. } | E::ColumnNotFound(_) | E::Decode(_) | E::TypeNotFound { .. } => {
-                Self::internal(&err)
-            }
+            E::ColumnDecode { .. }
+            | E::ColumnNotFound(_)
+            | E::Decode(_)
+            | E::TypeNotFound { .. } => Self::internal(&err),
             _ => Self::unavailable(&err),
         }
     }
@@ -174,7 +185,16 @@ mod tests {
     #[test]
     fn statuses_round_trip() {
         use ErrorKind::*;
-        for kind in [BadRequest, NotFound, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, Unprocessable, Unavailable, Internal] {
+        for kind in [
+            BadRequest,
+            NotFound,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            Unprocessable,
+            Unavailable,
+            Internal,
+        ] {
             assert_eq!(ErrorKind::from_status(kind.status()), kind);
         }
         assert_eq!(ErrorKind::from_status(431), BadRequest);

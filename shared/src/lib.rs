@@ -30,6 +30,11 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5
 /// How long a request waits for a pooled database connection before answering 503.
 pub const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long a client may take to send a request's line and headers (from its first byte, or from
+/// the connection's start) before the server closes the connection. Bounds slow-header clients
+/// ("slowloris"), which would otherwise hold a connection and its memory forever.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The body of `GET /`.
 pub const HELLO: &str = "Hello, World!";
 

@@ -3,7 +3,9 @@
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::config::{Database, DbKind};
@@ -51,7 +53,9 @@ impl SqlxDb {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true);
                 let mut first = options.connect().await?;
-                sqlx::raw_sql(sql::SQLITE.migrate).execute(&mut first).await?;
+                sqlx::raw_sql(sql::SQLITE.migrate)
+                    .execute(&mut first)
+                    .await?;
                 first.close().await?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(size)
@@ -62,7 +66,9 @@ impl SqlxDb {
             Database::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)?;
                 let mut first = options.connect().await?;
-                sqlx::raw_sql(sql::POSTGRES.migrate).execute(&mut first).await?;
+                sqlx::raw_sql(sql::POSTGRES.migrate)
+                    .execute(&mut first)
+                    .await?;
                 first.close().await?;
                 let pool = PgPoolOptions::new()
                     .max_connections(size)
@@ -83,39 +89,66 @@ impl Store for SqlxDb {
     }
 
     async fn ping(&self) -> Result<(), ApiError> {
-        on_pool!(self, |pool, sql| sqlx::query(sql.ping).execute(pool).await.map(drop))?;
+        on_pool!(self, |pool, sql| sqlx::query(sql.ping)
+            .execute(pool)
+            .await
+            .map(drop))?;
         Ok(())
     }
 
     async fn create(&self, task: NewTask) -> Result<Task, ApiError> {
         let created = on_pool!(self, |pool, sql| {
-            sqlx::query_as(sql.insert).bind(&task.name).bind(task.done).fetch_one(pool).await
+            sqlx::query_as(sql.insert)
+                .bind(&task.name)
+                .bind(task.done)
+                .fetch_one(pool)
+                .await
         })?;
         Ok(created)
     }
 
     async fn get(&self, id: i64) -> Result<Task, ApiError> {
-        let found = on_pool!(self, |pool, sql| sqlx::query_as(sql.select).bind(id).fetch_optional(pool).await)?;
+        let found = on_pool!(self, |pool, sql| sqlx::query_as(sql.select)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
         found.ok_or_else(|| ApiError::task_not_found(id))
     }
 
     async fn update(&self, id: i64, task: TaskUpdate) -> Result<Task, ApiError> {
         let updated = on_pool!(self, |pool, sql| {
-            sqlx::query_as(sql.update).bind(&task.name).bind(task.done).bind(id).fetch_optional(pool).await
+            sqlx::query_as(sql.update)
+                .bind(&task.name)
+                .bind(task.done)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
         })?;
         updated.ok_or_else(|| ApiError::task_not_found(id))
     }
 
     async fn delete(&self, id: i64) -> Result<(), ApiError> {
         let deleted = on_pool!(self, |pool, sql| {
-            sqlx::query(sql.delete).bind(id).execute(pool).await.map(|done| done.rows_affected())
+            sqlx::query(sql.delete)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
         })?;
-        if deleted == 0 { Err(ApiError::task_not_found(id)) } else { Ok(()) }
+        if deleted == 0 {
+            Err(ApiError::task_not_found(id))
+        } else {
+            Ok(())
+        }
     }
 
     async fn list(&self, query: ListQuery) -> Result<Vec<Task>, ApiError> {
         let tasks = on_pool!(self, |pool, sql| {
-            sqlx::query_as(sql.list).bind(query.limit).bind(query.offset).fetch_all(pool).await
+            sqlx::query_as(sql.list)
+                .bind(query.limit)
+                .bind(query.offset)
+                .fetch_all(pool)
+                .await
         })?;
         Ok(tasks)
     }

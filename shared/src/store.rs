@@ -17,7 +17,11 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// 404 when there is no such task.
     fn get(&self, id: i64) -> impl Future<Output = Result<Task, ApiError>> + Send;
     /// 404 when there is no such task.
-    fn update(&self, id: i64, task: TaskUpdate) -> impl Future<Output = Result<Task, ApiError>> + Send;
+    fn update(
+        &self,
+        id: i64,
+        task: TaskUpdate,
+    ) -> impl Future<Output = Result<Task, ApiError>> + Send;
     /// 404 when there is no such task.
     fn delete(&self, id: i64) -> impl Future<Output = Result<(), ApiError>> + Send;
     fn list(&self, query: ListQuery) -> impl Future<Output = Result<Vec<Task>, ApiError>> + Send;

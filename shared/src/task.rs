@@ -40,7 +40,10 @@ pub struct Health {
 
 impl Health {
     pub fn ok(kind: crate::DbKind) -> Self {
-        Self { status: "ok", db: kind.name() }
+        Self {
+            status: "ok",
+            db: kind.name(),
+        }
     }
 }
 
@@ -75,7 +78,8 @@ mod tests {
 
     #[test]
     fn fibonacci_matches_the_contract() {
-        let check = |max, count, last| assert_eq!(fibonacci(max), Fibonacci { count, last }, "max={max}");
+        let check =
+            |max, count, last| assert_eq!(fibonacci(max), Fibonacci { count, last }, "max={max}");
         check(1, 2, 1);
         check(2, 3, 2);
         check(4, 4, 3);
@@ -85,7 +89,11 @@ mod tests {
 
     #[test]
     fn task_json_has_keys_in_contract_order() {
-        let task = Task { id: 7, name: "a \"b\"".into(), done: true };
+        let task = Task {
+            id: 7,
+            name: "a \"b\"".into(),
+            done: true,
+        };
         assert_eq!(to_json(&task), r#"{"id":7,"name":"a \"b\"","done":true}"#);
     }
 }

@@ -12,12 +12,18 @@ use crate::http::{Request, Response};
 /// Runs every check against the server at `addr`, whose database is `db` (`sqlite` or
 /// `postgres`), and returns the failures, each one line naming the check.
 pub fn run(addr: SocketAddr, db: &str) -> Vec<String> {
-    let ctx = Ctx { addr, db: db.to_owned() };
-    let checks: &[(&str, fn(&Ctx) -> Outcome)] = &[
+    let ctx = Ctx {
+        addr,
+        db: db.to_owned(),
+    };
+    let checks: &[(&str, Check)] = &[
         ("hello", hello),
         ("health", health),
         ("create, read, update, delete", crud),
-        ("done defaults to false; unknown keys ignored", create_defaults),
+        (
+            "done defaults to false; unknown keys ignored",
+            create_defaults,
+        ),
         ("names stored verbatim", names_verbatim),
         ("name length counts characters", name_length),
         ("list order, pagination and bounds", list),
@@ -43,6 +49,9 @@ pub fn run(addr: SocketAddr, db: &str) -> Vec<String> {
 
 type Outcome = Result<(), String>;
 
+/// One named check of the suite.
+type Check = fn(&Ctx) -> Outcome;
+
 struct Ctx {
     addr: SocketAddr,
     db: String,
@@ -50,21 +59,42 @@ struct Ctx {
 
 impl Ctx {
     fn send(&self, request: &Request) -> Result<Response, String> {
-        request.send(self.addr).map_err(|err| format!("{request:?} failed: {err}"))
+        request
+            .send(self.addr)
+            .map_err(|err| format!("{request:?} failed: {err}"))
     }
 
     /// Sends `request` and checks the status and, when given, the exact body. Every error
     /// response must also be the contract's JSON error.
-    fn expect(&self, request: &Request, status: u16, body: Option<&str>) -> Result<Response, String> {
+    fn expect(
+        &self,
+        request: &Request,
+        status: u16,
+        body: Option<&str>,
+    ) -> Result<Response, String> {
         let response = self.send(request)?;
-        let what = || format!("{} {}", String::from_utf8_lossy(&request.to_bytes()[..request_line_len(request)]), response.text());
+        let what = || {
+            format!(
+                "{} {}",
+                String::from_utf8_lossy(&request.to_bytes()[..request_line_len(request)]),
+                response.text()
+            )
+        };
         if response.status != status {
-            return Err(format!("expected {status}, got {} for {}", response.status, what()));
+            return Err(format!(
+                "expected {status}, got {} for {}",
+                response.status,
+                what()
+            ));
         }
-        if let Some(body) = body {
-            if response.body != body.as_bytes() {
-                return Err(format!("expected body {body:?}, got {:?} for {}", response.text(), what()));
-            }
+        if let Some(body) = body
+            && response.body != body.as_bytes()
+        {
+            return Err(format!(
+                "expected body {body:?}, got {:?} for {}",
+                response.text(),
+                what()
+            ));
         }
         if status >= 400 {
             json_error(&response).map_err(|why| format!("{why} for {}", what()))?;
@@ -75,39 +105,57 @@ impl Ctx {
     fn create(&self, name: &str) -> Result<(i64, String), String> {
         let body = serde_json::json!({ "name": name }).to_string();
         let response = self.expect(&Request::new("POST", "/tasks").json(body), 201, None)?;
-        let task: serde_json::Value = serde_json::from_slice(&response.body).map_err(|e| e.to_string())?;
-        let id = task["id"].as_i64().ok_or("created task has no integer id")?;
+        let task: serde_json::Value =
+            serde_json::from_slice(&response.body).map_err(|e| e.to_string())?;
+        let id = task["id"]
+            .as_i64()
+            .ok_or("created task has no integer id")?;
         Ok((id, response.text()))
     }
 }
 
 fn request_line_len(request: &Request) -> usize {
-    request.to_bytes().iter().position(|&b| b == b'\r').unwrap_or(0)
+    request
+        .to_bytes()
+        .iter()
+        .position(|&b| b == b'\r')
+        .unwrap_or(0)
 }
 
 /// The contract's error: `content-type: application/json` and exactly `{"error":"<sentence>"}`.
 fn json_error(response: &Response) -> Outcome {
     if response.header("content-type") != Some("application/json") {
-        return Err(format!("error content-type is {:?}", response.header("content-type")));
+        return Err(format!(
+            "error content-type is {:?}",
+            response.header("content-type")
+        ));
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(&response.body).map_err(|_| format!("error body is not JSON: {:?}", response.text()))?;
+    let value: serde_json::Value = serde_json::from_slice(&response.body)
+        .map_err(|_| format!("error body is not JSON: {:?}", response.text()))?;
     let object = value.as_object().ok_or("error body is not an object")?;
     match (object.len(), object.get("error").and_then(|e| e.as_str())) {
         (1, Some(sentence)) if !sentence.trim().is_empty() => Ok(()),
-        _ => Err(format!("error body is not {{\"error\":\"<sentence>\"}}: {}", response.text())),
+        _ => Err(format!(
+            "error body is not {{\"error\":\"<sentence>\"}}: {}",
+            response.text()
+        )),
     }
 }
 
 fn check_header(response: &Response, name: &str, expected: &str) -> Outcome {
     match response.header(name) {
         Some(value) if value == expected => Ok(()),
-        other => Err(format!("expected header {name}: {expected:?}, got {other:?}")),
+        other => Err(format!(
+            "expected header {name}: {expected:?}, got {other:?}"
+        )),
     }
 }
 
 fn task_json(id: i64, name: &str, done: bool) -> String {
-    format!(r#"{{"id":{id},"name":{},"done":{done}}}"#, serde_json::to_string(name).expect("strings serialise"))
+    format!(
+        r#"{{"id":{id},"name":{},"done":{done}}}"#,
+        serde_json::to_string(name).expect("strings serialise")
+    )
 }
 
 fn hello(ctx: &Ctx) -> Outcome {
@@ -122,7 +170,11 @@ fn health(ctx: &Ctx) -> Outcome {
 }
 
 fn crud(ctx: &Ctx) -> Outcome {
-    let created = ctx.expect(&Request::new("POST", "/tasks").json(r#"{"name":"buy milk","done":true}"#), 201, None)?;
+    let created = ctx.expect(
+        &Request::new("POST", "/tasks").json(r#"{"name":"buy milk","done":true}"#),
+        201,
+        None,
+    )?;
     let id: i64 = created
         .header("location")
         .and_then(|l| l.strip_prefix("/tasks/"))
@@ -132,11 +184,23 @@ fn crud(ctx: &Ctx) -> Outcome {
         return Err(format!("created body {:?}", created.text()));
     }
     check_header(&created, "content-type", "application/json")?;
-    let read = ctx.expect(&Request::new("GET", &format!("/tasks/{id}")), 200, Some(&task_json(id, "buy milk", true)))?;
+    let read = ctx.expect(
+        &Request::new("GET", &format!("/tasks/{id}")),
+        200,
+        Some(&task_json(id, "buy milk", true)),
+    )?;
     check_header(&read, "content-type", "application/json")?;
     let path = format!("/tasks/{id}");
-    ctx.expect(&Request::new("PUT", &path).json(r#"{"name":"buy oat milk","done":false}"#), 200, Some(&task_json(id, "buy oat milk", false)))?;
-    ctx.expect(&Request::new("GET", &path), 200, Some(&task_json(id, "buy oat milk", false)))?;
+    ctx.expect(
+        &Request::new("PUT", &path).json(r#"{"name":"buy oat milk","done":false}"#),
+        200,
+        Some(&task_json(id, "buy oat milk", false)),
+    )?;
+    ctx.expect(
+        &Request::new("GET", &path),
+        200,
+        Some(&task_json(id, "buy oat milk", false)),
+    )?;
     let deleted = ctx.expect(&Request::new("DELETE", &path), 204, None)?;
     if !deleted.body.is_empty() {
         return Err(format!("204 with a body: {:?}", deleted.text()));
@@ -144,16 +208,27 @@ fn crud(ctx: &Ctx) -> Outcome {
     let gone = ApiError::task_not_found(id).body();
     ctx.expect(&Request::new("GET", &path), 404, Some(&gone))?;
     ctx.expect(&Request::new("DELETE", &path), 404, Some(&gone))?;
-    ctx.expect(&Request::new("PUT", &path).json(r#"{"name":"x","done":true}"#), 404, Some(&gone))?;
+    ctx.expect(
+        &Request::new("PUT", &path).json(r#"{"name":"x","done":true}"#),
+        404,
+        Some(&gone),
+    )?;
     Ok(())
 }
 
 fn create_defaults(ctx: &Ctx) -> Outcome {
-    let response = ctx.expect(&Request::new("POST", "/tasks").json(r#"{"extra":[1,{"a":null}],"name":"n"}"#), 201, None)?;
+    let response = ctx.expect(
+        &Request::new("POST", "/tasks").json(r#"{"extra":[1,{"a":null}],"name":"n"}"#),
+        201,
+        None,
+    )?;
     let (id, _) = ctx.create("other")?;
     let first = id - 1;
     if response.body != task_json(first, "n", false).as_bytes() {
-        return Err(format!("expected done=false and ids in sequence, got {:?}", response.text()));
+        return Err(format!(
+            "expected done=false and ids in sequence, got {:?}",
+            response.text()
+        ));
     }
     Ok(())
 }
@@ -173,7 +248,11 @@ fn names_verbatim(ctx: &Ctx) -> Outcome {
         if body != task_json(id, name, false) {
             return Err(format!("created {name:?} as {body}"));
         }
-        ctx.expect(&Request::new("GET", &format!("/tasks/{id}")), 200, Some(&task_json(id, name, false)))?;
+        ctx.expect(
+            &Request::new("GET", &format!("/tasks/{id}")),
+            200,
+            Some(&task_json(id, name, false)),
+        )?;
     }
     Ok(())
 }
@@ -191,7 +270,9 @@ fn name_length(ctx: &Ctx) -> Outcome {
         if ok {
             ctx.expect(&request, 201, None)?;
         } else {
-            let expected = input::parse_new_task(body.as_bytes()).expect_err("too long").body();
+            let expected = input::parse_new_task(body.as_bytes())
+                .expect_err("too long")
+                .body();
             ctx.expect(&request, 422, Some(&expected))?;
         }
     }
@@ -204,7 +285,8 @@ fn list(ctx: &Ctx) -> Outcome {
         ctx.create(&format!("list item {i}"))?;
     }
     let all = ctx.expect(&Request::new("GET", "/tasks?limit=1000"), 200, None)?;
-    let tasks: Vec<serde_json::Value> = serde_json::from_slice(&all.body).map_err(|e| e.to_string())?;
+    let tasks: Vec<serde_json::Value> =
+        serde_json::from_slice(&all.body).map_err(|e| e.to_string())?;
     let ids: Vec<i64> = tasks.iter().filter_map(|t| t["id"].as_i64()).collect();
     if ids.len() < 105 || ids.windows(2).any(|w| w[0] >= w[1]) {
         return Err(format!("ids not ascending or missing: {} tasks", ids.len()));
@@ -213,17 +295,47 @@ fn list(ctx: &Ctx) -> Outcome {
     let page = |from: usize, to: usize| {
         let items: Vec<String> = tasks[from..to.min(tasks.len())]
             .iter()
-            .map(|t| task_json(t["id"].as_i64().unwrap_or_default(), t["name"].as_str().unwrap_or_default(), t["done"] == true))
+            .map(|t| {
+                task_json(
+                    t["id"].as_i64().unwrap_or_default(),
+                    t["name"].as_str().unwrap_or_default(),
+                    t["done"] == true,
+                )
+            })
             .collect();
         format!("[{}]", items.join(","))
     };
     ctx.expect(&Request::new("GET", "/tasks"), 200, Some(&page(0, 100)))?;
-    ctx.expect(&Request::new("GET", "/tasks?limit=2"), 200, Some(&page(0, 2)))?;
-    ctx.expect(&Request::new("GET", "/tasks?limit=3&offset=5"), 200, Some(&page(5, 8)))?;
-    ctx.expect(&Request::new("GET", "/tasks?offset=100&limit=1"), 200, Some(&page(100, 101)))?;
-    ctx.expect(&Request::new("GET", "/tasks?limit=1&offset=1000000"), 200, Some("[]"))?;
-    ctx.expect(&Request::new("GET", "/tasks?limit=1&offset=9223372036854775807"), 200, Some("[]"))?;
-    ctx.expect(&Request::new("GET", "/tasks?limit=1000&unknown=1"), 200, Some(&all.text()))?;
+    ctx.expect(
+        &Request::new("GET", "/tasks?limit=2"),
+        200,
+        Some(&page(0, 2)),
+    )?;
+    ctx.expect(
+        &Request::new("GET", "/tasks?limit=3&offset=5"),
+        200,
+        Some(&page(5, 8)),
+    )?;
+    ctx.expect(
+        &Request::new("GET", "/tasks?offset=100&limit=1"),
+        200,
+        Some(&page(100, 101)),
+    )?;
+    ctx.expect(
+        &Request::new("GET", "/tasks?limit=1&offset=1000000"),
+        200,
+        Some("[]"),
+    )?;
+    ctx.expect(
+        &Request::new("GET", "/tasks?limit=1&offset=9223372036854775807"),
+        200,
+        Some("[]"),
+    )?;
+    ctx.expect(
+        &Request::new("GET", "/tasks?limit=1000&unknown=1"),
+        200,
+        Some(&all.text()),
+    )?;
     Ok(())
 }
 
@@ -240,7 +352,10 @@ fn fibonacci(ctx: &Ctx) -> Outcome {
         ("/fibonacci", r#"{"count":39,"last":63245986}"#),
         ("/fibonacci?max=1", r#"{"count":2,"last":1}"#),
         ("/fibonacci?max=10", r#"{"count":6,"last":8}"#),
-        ("/fibonacci?max=4611686018427387904", r#"{"count":90,"last":2880067194370816120}"#),
+        (
+            "/fibonacci?max=4611686018427387904",
+            r#"{"count":90,"last":2880067194370816120}"#,
+        ),
     ] {
         let response = ctx.expect(&Request::new("GET", path), 200, Some(body))?;
         check_header(&response, "content-type", "application/json")?;
@@ -258,32 +373,74 @@ fn body_errors(ctx: &Ctx, method: &str, path: &str, bodies: &[&[u8]], status: u1
         }
         .expect_err("a bad body");
         if expected.status() != status {
-            return Err(format!("the table is wrong: {body:?} is a {}", expected.status()));
+            return Err(format!(
+                "the table is wrong: {body:?} is a {}",
+                expected.status()
+            ));
         }
-        ctx.expect(&Request::new(method, path).json(*body), status, Some(&expected.body()))?;
+        ctx.expect(
+            &Request::new(method, path).json(*body),
+            status,
+            Some(&expected.body()),
+        )?;
     }
     Ok(())
 }
 
 fn malformed_json(ctx: &Ctx) -> Outcome {
     let (id, _) = ctx.create("target")?;
-    let bodies: &[&[u8]] = &[b"", b"   ", b"{", b"{\"name\":\"a\"", b"{\"name\":'a'}", b"nope", b"{\"name\":\"a\",\"done\":true} trailing",
-        b"{\"name\":\"\xff\xfe\"}", b"\xc3\x28", b"{\"name\":\"a\",}"];
+    let bodies: &[&[u8]] = &[
+        b"",
+        b"   ",
+        b"{",
+        b"{\"name\":\"a\"",
+        b"{\"name\":'a'}",
+        b"nope",
+        b"{\"name\":\"a\",\"done\":true} trailing",
+        b"{\"name\":\"\xff\xfe\"}",
+        b"\xc3\x28",
+        b"{\"name\":\"a\",}",
+    ];
     body_errors(ctx, "POST", "/tasks", bodies, 400)?;
     body_errors(ctx, "PUT", &format!("/tasks/{id}"), bodies, 400)
 }
 
 fn wrong_shape(ctx: &Ctx) -> Outcome {
     let (id, _) = ctx.create("target")?;
-    let common: &[&[u8]] = &[b"[]", b"[\"a\",true]", b"\"a\"", b"null", b"42", b"true", b"{}", b"{\"done\":true}",
-        b"{\"name\":1}", b"{\"name\":null}", b"{\"name\":[\"a\"]}", b"{\"name\":\"a\",\"done\":\"yes\"}",
-        b"{\"name\":\"a\",\"done\":1}", b"{\"name\":\"\",\"done\":true}", b"{\"name\":\"  \\t\\n \",\"done\":true}",
-        b"{\"name\":\"a\\u0000b\",\"done\":true}", b"{\"name\":\"a\",\"name\":\"b\",\"done\":true}"];
+    let common: &[&[u8]] = &[
+        b"[]",
+        b"[\"a\",true]",
+        b"\"a\"",
+        b"null",
+        b"42",
+        b"true",
+        b"{}",
+        b"{\"done\":true}",
+        b"{\"name\":1}",
+        b"{\"name\":null}",
+        b"{\"name\":[\"a\"]}",
+        b"{\"name\":\"a\",\"done\":\"yes\"}",
+        b"{\"name\":\"a\",\"done\":1}",
+        b"{\"name\":\"\",\"done\":true}",
+        b"{\"name\":\"  \\t\\n \",\"done\":true}",
+        b"{\"name\":\"a\\u0000b\",\"done\":true}",
+        b"{\"name\":\"a\",\"name\":\"b\",\"done\":true}",
+    ];
     body_errors(ctx, "POST", "/tasks", common, 422)?;
     body_errors(ctx, "PUT", &format!("/tasks/{id}"), common, 422)?;
-    body_errors(ctx, "PUT", &format!("/tasks/{id}"), &[b"{\"name\":\"a\"}", b"{\"name\":\"a\",\"done\":null}"], 422)?;
+    body_errors(
+        ctx,
+        "PUT",
+        &format!("/tasks/{id}"),
+        &[b"{\"name\":\"a\"}", b"{\"name\":\"a\",\"done\":null}"],
+        422,
+    )?;
     // A rejected update changes nothing.
-    ctx.expect(&Request::new("GET", &format!("/tasks/{id}")), 200, Some(&task_json(id, "target", false)))?;
+    ctx.expect(
+        &Request::new("GET", &format!("/tasks/{id}")),
+        200,
+        Some(&task_json(id, "target", false)),
+    )?;
     Ok(())
 }
 
@@ -291,14 +448,42 @@ fn content_types(ctx: &Ctx) -> Outcome {
     let (id, _) = ctx.create("target")?;
     let unsupported = ApiError::of(ErrorKind::UnsupportedMediaType).body();
     let body = r#"{"name":"a","done":true}"#;
-    for (method, path) in [("POST", "/tasks".to_owned()), ("PUT", format!("/tasks/{id}"))] {
-        ctx.expect(&Request::new(method, &path).body(body), 415, Some(&unsupported))?;
-        for ct in ["text/plain", "application/x-www-form-urlencoded", "application/jsonp", ""] {
-            ctx.expect(&Request::new(method, &path).header("content-type", ct).body(body), 415, Some(&unsupported))?;
+    for (method, path) in [
+        ("POST", "/tasks".to_owned()),
+        ("PUT", format!("/tasks/{id}")),
+    ] {
+        ctx.expect(
+            &Request::new(method, &path).body(body),
+            415,
+            Some(&unsupported),
+        )?;
+        for ct in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonp",
+            "",
+        ] {
+            ctx.expect(
+                &Request::new(method, &path)
+                    .header("content-type", ct)
+                    .body(body),
+                415,
+                Some(&unsupported),
+            )?;
         }
-        for ct in ["application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8"] {
+        for ct in [
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/json;charset=UTF-8",
+        ] {
             let ok = if method == "POST" { 201 } else { 200 };
-            ctx.expect(&Request::new(method, &path).header("content-type", ct).body(body), ok, None)?;
+            ctx.expect(
+                &Request::new(method, &path)
+                    .header("content-type", ct)
+                    .body(body),
+                ok,
+                None,
+            )?;
         }
     }
     Ok(())
@@ -314,10 +499,26 @@ fn body_limit(ctx: &Ctx) -> Outcome {
         body.push(b'}');
         body
     };
-    ctx.expect(&Request::new("POST", "/tasks").json(padded(65_536)), 201, None)?;
-    ctx.expect(&Request::new("POST", "/tasks").json(padded(65_537)), 413, Some(&too_large))?;
-    ctx.expect(&Request::new("POST", "/tasks").json(padded(65 * 1024)), 413, Some(&too_large))?;
-    ctx.expect(&Request::new("PUT", &format!("/tasks/{id}")).json(padded(65 * 1024)), 413, Some(&too_large))?;
+    ctx.expect(
+        &Request::new("POST", "/tasks").json(padded(65_536)),
+        201,
+        None,
+    )?;
+    ctx.expect(
+        &Request::new("POST", "/tasks").json(padded(65_537)),
+        413,
+        Some(&too_large),
+    )?;
+    ctx.expect(
+        &Request::new("POST", "/tasks").json(padded(65 * 1024)),
+        413,
+        Some(&too_large),
+    )?;
+    ctx.expect(
+        &Request::new("PUT", &format!("/tasks/{id}")).json(padded(65 * 1024)),
+        413,
+        Some(&too_large),
+    )?;
     // Without content-length (chunked), the limit still holds.
     let chunked = |len: usize| {
         let body = padded(len);
@@ -330,21 +531,42 @@ fn body_limit(ctx: &Ctx) -> Outcome {
         raw.extend_from_slice(b"0\r\n\r\n");
         raw
     };
-    let small = crate::http::send_raw(ctx.addr, &chunked(1000), false).map_err(|e| e.to_string())?;
-    let large = crate::http::send_raw(ctx.addr, &chunked(65 * 1024), false).map_err(|e| e.to_string())?;
+    let small =
+        crate::http::send_raw(ctx.addr, &chunked(1000), false).map_err(|e| e.to_string())?;
+    let large =
+        crate::http::send_raw(ctx.addr, &chunked(65 * 1024), false).map_err(|e| e.to_string())?;
     if small.status != 201 || large.status != 413 {
-        return Err(format!("chunked bodies: 1000 bytes gave {}, 65 KiB gave {}", small.status, large.status));
+        return Err(format!(
+            "chunked bodies: 1000 bytes gave {}, 65 KiB gave {}",
+            small.status, large.status
+        ));
     }
     json_error(&large)
 }
 
 fn task_ids(ctx: &Ctx) -> Outcome {
     let bad_id = input::parse_id("x").expect_err("not an id").body();
-    for id in ["abc", "1.5", "1e3", "9223372036854775808", "-9223372036854775809", "0x10", "%20"] {
+    for id in [
+        "abc",
+        "1.5",
+        "1e3",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "0x10",
+        "%20",
+    ] {
         for method in ["GET", "DELETE"] {
-            ctx.expect(&Request::new(method, &format!("/tasks/{id}")), 400, Some(&bad_id))?;
+            ctx.expect(
+                &Request::new(method, &format!("/tasks/{id}")),
+                400,
+                Some(&bad_id),
+            )?;
         }
-        ctx.expect(&Request::new("PUT", &format!("/tasks/{id}")).json(r#"{"name":"a","done":true}"#), 400, Some(&bad_id))?;
+        ctx.expect(
+            &Request::new("PUT", &format!("/tasks/{id}")).json(r#"{"name":"a","done":true}"#),
+            400,
+            Some(&bad_id),
+        )?;
     }
     for id in [0, -1, 9_223_372_036_854_775_807, -9_223_372_036_854_775_808] {
         let path = format!("/tasks/{id}");
@@ -356,26 +578,66 @@ fn task_ids(ctx: &Ctx) -> Outcome {
 }
 
 fn query_parameters(ctx: &Ctx) -> Outcome {
-    for query in ["limit=0", "limit=1001", "limit=-1", "limit=abc", "limit=", "limit=1.5", "offset=-1", "offset=x",
-        "offset=99999999999999999999", "limit=10&offset=-5"] {
-        let expected = ListQuery::parse(Some(query)).expect_err("a bad query").body();
-        ctx.expect(&Request::new("GET", &format!("/tasks?{query}")), 400, Some(&expected))?;
+    for query in [
+        "limit=0",
+        "limit=1001",
+        "limit=-1",
+        "limit=abc",
+        "limit=",
+        "limit=1.5",
+        "offset=-1",
+        "offset=x",
+        "offset=99999999999999999999",
+        "limit=10&offset=-5",
+    ] {
+        let expected = ListQuery::parse(Some(query))
+            .expect_err("a bad query")
+            .body();
+        ctx.expect(
+            &Request::new("GET", &format!("/tasks?{query}")),
+            400,
+            Some(&expected),
+        )?;
     }
     for query in ["ms=-1", "ms=10001", "ms=abc", "ms="] {
-        let expected = input::parse_sleep(Some(query)).expect_err("a bad query").body();
-        ctx.expect(&Request::new("GET", &format!("/sleep?{query}")), 400, Some(&expected))?;
+        let expected = input::parse_sleep(Some(query))
+            .expect_err("a bad query")
+            .body();
+        ctx.expect(
+            &Request::new("GET", &format!("/sleep?{query}")),
+            400,
+            Some(&expected),
+        )?;
     }
-    for query in ["max=0", "max=-3", "max=4611686018427387905", "max=x", "max=1e3"] {
-        let expected = input::parse_fibonacci(Some(query)).expect_err("a bad query").body();
-        ctx.expect(&Request::new("GET", &format!("/fibonacci?{query}")), 400, Some(&expected))?;
+    for query in [
+        "max=0",
+        "max=-3",
+        "max=4611686018427387905",
+        "max=x",
+        "max=1e3",
+    ] {
+        let expected = input::parse_fibonacci(Some(query))
+            .expect_err("a bad query")
+            .body();
+        ctx.expect(
+            &Request::new("GET", &format!("/fibonacci?{query}")),
+            400,
+            Some(&expected),
+        )?;
     }
     Ok(())
 }
 
 fn unknown_paths(ctx: &Ctx) -> Outcome {
     let not_found = ApiError::of(ErrorKind::NotFound).body();
-    for (method, path) in [("GET", "/nope"), ("POST", "/nope"), ("GET", "/tasks/1/extra"), ("GET", "/task"),
-        ("DELETE", "/health/x"), ("GET", "/index.html")] {
+    for (method, path) in [
+        ("GET", "/nope"),
+        ("POST", "/nope"),
+        ("GET", "/tasks/1/extra"),
+        ("GET", "/task"),
+        ("DELETE", "/health/x"),
+        ("GET", "/index.html"),
+    ] {
         ctx.expect(&Request::new(method, path), 404, Some(&not_found))?;
     }
     Ok(())
@@ -400,9 +662,14 @@ fn methods_not_allowed(ctx: &Ctx) -> Outcome {
     ];
     for (method, path, allowed) in cases {
         let response = ctx.expect(&Request::new(method, path), 405, Some(&not_allowed))?;
-        check_header(&response, "allow", allowed).map_err(|why| format!("{method} {path}: {why}"))?;
+        check_header(&response, "allow", allowed)
+            .map_err(|why| format!("{method} {path}: {why}"))?;
     }
     // The task survived the refused methods.
-    ctx.expect(&Request::new("GET", &task_path), 200, Some(&task_json(id, "target", false)))?;
+    ctx.expect(
+        &Request::new("GET", &task_path),
+        200,
+        Some(&task_json(id, "target", false)),
+    )?;
     Ok(())
 }

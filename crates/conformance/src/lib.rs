@@ -5,4 +5,7 @@
 
 pub mod checks;
 pub mod http;
+pub mod keepalive;
+pub mod pg;
 pub mod server;
+pub mod soak;

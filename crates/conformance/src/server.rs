@@ -33,10 +33,16 @@ impl Db {
     }
 }
 
-/// The path of a workspace binary built next to this test binary (`target/<profile>/NAME`).
+/// The path of a workspace binary built next to this test binary (`target/<profile>/NAME`), or
+/// next to this binary when it is itself a workspace binary (`serve-one`, `soak`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
+    let exe_dir = exe.parent().expect("a binary lives in a folder");
+    let sibling = exe_dir.join(name);
+    if sibling.exists() {
+        return sibling;
+    }
+    let profile_dir = exe_dir.parent().expect("target/<profile>/deps/<test>");
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
@@ -56,7 +62,9 @@ pub enum FreshDb {
 impl FreshDb {
     pub fn new(db: Db) -> Self {
         match db {
-            Db::Sqlite => Self::Sqlite(tempfile::tempdir().expect("a temporary folder can be made")),
+            Db::Sqlite => {
+                Self::Sqlite(tempfile::tempdir().expect("a temporary folder can be made"))
+            }
             Db::Postgres => Self::Postgres(PgDatabase::create()),
         }
     }
@@ -81,7 +89,11 @@ impl PgDatabase {
     pub fn create() -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let admin_url = admin_url();
-        let name = format!("conformance_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "conformance_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         psql(&admin_url, &format!("CREATE DATABASE {name}"));
         Self { admin_url, name }
     }
@@ -93,7 +105,10 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        psql(&self.admin_url, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        psql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
     }
 }
 
@@ -112,14 +127,22 @@ fn psql(url: &str, sql: &str) {
         .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
         .output()
         .unwrap_or_else(|err| panic!("cannot run psql (install the PostgreSQL client): {err}"));
-    assert!(out.status.success(), "psql {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql {sql:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Replaces the database name in a `postgres://` URL.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let host_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[host_start..].find('/').map_or(base.len(), |i| host_start + i);
+    let path_start = base[host_start..]
+        .find('/')
+        .map_or(base.len(), |i| host_start + i);
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     format!("{}/{name}{query}", &base[..path_start])
 }
@@ -131,7 +154,7 @@ pub struct Server {
     addr: SocketAddr,
     line: String,
     stderr: Arc<Mutex<String>>,
-    _db: FreshDb,
+    _db: Option<FreshDb>,
 }
 
 /// How a server process ended.
@@ -162,7 +185,9 @@ fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<String>> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n @ 1..) = from.read(&mut buf) {
-            sink.lock().expect("not poisoned").push_str(&String::from_utf8_lossy(&buf[..n]));
+            sink.lock()
+                .expect("not poisoned")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
     text
@@ -177,10 +202,27 @@ impl Server {
     /// Like [`Server::start`], with extra flags.
     pub fn start_with(binary_name: &str, db: Db, extra: &[&str]) -> Self {
         let fresh = FreshDb::new(db);
-        let mut args = vec!["--bind".into(), "127.0.0.1:0".into(), "--workers".into(), "2".into()];
-        args.extend(["--database-url".into(), fresh.url()]);
+        let url = fresh.url();
+        Self::spawn(binary_name, &url, extra, Some(fresh))
+    }
+
+    /// Starts `binary` on the database at `url` (which the caller owns), port 0, two workers.
+    pub fn start_on(binary_name: &str, url: &str, extra: &[&str]) -> Self {
+        Self::spawn(binary_name, url, extra, None)
+    }
+
+    fn spawn(binary_name: &str, url: &str, extra: &[&str], fresh: Option<FreshDb>) -> Self {
+        let mut args = vec![
+            "--bind".into(),
+            "127.0.0.1:0".into(),
+            "--workers".into(),
+            "2".into(),
+        ];
+        args.extend(["--database-url".into(), url.to_owned()]);
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let mut child = command(&binary(binary_name), &args).spawn().expect("the server binary starts");
+        let mut child = command(&binary(binary_name), &args)
+            .spawn()
+            .expect("the server binary starts");
         let stderr = collect(child.stderr.take().expect("piped"));
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped");
@@ -197,12 +239,18 @@ impl Server {
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
                     if let Ok(Some(status)) = child.try_wait() {
                         std::thread::sleep(Duration::from_millis(100));
-                        panic!("{binary_name} exited with {status} before listening: {}", stderr.lock().unwrap());
+                        panic!(
+                            "{binary_name} exited with {status} before listening: {}",
+                            stderr.lock().unwrap()
+                        );
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("{binary_name} printed no start-up line within 60 s: {}", stderr.lock().unwrap());
+                    panic!(
+                        "{binary_name} printed no start-up line within 60 s: {}",
+                        stderr.lock().unwrap()
+                    );
                 }
             }
         };
@@ -211,7 +259,13 @@ impl Server {
             .and_then(|rest| rest.split(' ').next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("{binary_name}: unexpected start-up line {line:?}"));
-        Self { child, addr, line, stderr, _db: fresh }
+        Self {
+            child,
+            addr,
+            line,
+            stderr,
+            _db: fresh,
+        }
     }
 
     pub const fn addr(&self) -> SocketAddr {
@@ -248,7 +302,8 @@ impl Server {
     /// Sends SIGTERM and waits up to 10 s; panics if the server does not exit by then.
     pub fn stop(mut self) -> ExitStatus {
         self.signal(Signal::SIGTERM);
-        self.wait(Duration::from_secs(10)).unwrap_or_else(|| panic!("the server did not exit within 10 s of SIGTERM"))
+        self.wait(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("the server did not exit within 10 s of SIGTERM"))
     }
 
     pub fn stderr(&self) -> String {
@@ -270,7 +325,9 @@ impl Drop for Server {
 pub fn run_to_exit(binary_name: &str, args: &[&str], timeout: Duration) -> Exit {
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
     let started = Instant::now();
-    let mut child = command(&binary(binary_name), &args).spawn().expect("the server binary starts");
+    let mut child = command(&binary(binary_name), &args)
+        .spawn()
+        .expect("the server binary starts");
     let stdout = collect(child.stdout.take().expect("piped"));
     let stderr = collect(child.stderr.take().expect("piped"));
     let status = loop {
@@ -280,13 +337,21 @@ pub fn run_to_exit(binary_name: &str, args: &[&str], timeout: Duration) -> Exit 
         if started.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{binary_name} {args:?} still running after {timeout:?}; stderr: {}", stderr.lock().unwrap());
+            panic!(
+                "{binary_name} {args:?} still running after {timeout:?}; stderr: {}",
+                stderr.lock().unwrap()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     std::thread::sleep(Duration::from_millis(50));
     let text = |s: &Arc<Mutex<String>>| s.lock().expect("not poisoned").clone();
-    Exit { status, stdout: text(&stdout), stderr: text(&stderr), elapsed: started.elapsed() }
+    Exit {
+        status,
+        stdout: text(&stdout),
+        stderr: text(&stderr),
+        elapsed: started.elapsed(),
+    }
 }
 
 #[cfg(test)]
@@ -295,8 +360,14 @@ mod tests {
 
     #[test]
     fn database_names_are_replaced() {
-        assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
+        assert_eq!(
+            with_database("postgres://u@h:5/postgres", "x"),
+            "postgres://u@h:5/x"
+        );
         assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
-        assert_eq!(with_database("postgresql://u:p@h/db?sslmode=disable", "x"), "postgresql://u:p@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgresql://u:p@h/db?sslmode=disable", "x"),
+            "postgresql://u:p@h/x?sslmode=disable"
+        );
     }
 }

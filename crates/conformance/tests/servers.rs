@@ -12,13 +12,26 @@ use nix::sys::signal::Signal;
 /// Starts `binary` on a fresh `db`, runs the whole suite, and stops it with SIGTERM.
 fn conformance(binary: &str, stack: &str, db: Db) {
     let server = Server::start(binary, db);
-    let expected_line = format!("listening on http://{} (stack={stack}, db={}, workers=2, pool=4)", server.addr(), db.name());
+    let expected_line = format!(
+        "listening on http://{} (stack={stack}, db={}, workers=2, pool=4)",
+        server.addr(),
+        db.name()
+    );
     assert_eq!(server.line(), expected_line);
     let failures = conformance::checks::run(server.addr(), db.name());
     let stderr = server.stderr();
     let status = server.stop();
-    assert!(failures.is_empty(), "{binary} on {}: {} failed checks:\n{}\nstderr:\n{stderr}", db.name(), failures.len(), failures.join("\n"));
-    assert!(status.success(), "{binary} exited with {status} after SIGTERM; stderr:\n{stderr}");
+    assert!(
+        failures.is_empty(),
+        "{binary} on {}: {} failed checks:\n{}\nstderr:\n{stderr}",
+        db.name(),
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        status.success(),
+        "{binary} exited with {status} after SIGTERM; stderr:\n{stderr}"
+    );
 }
 
 /// 64 clients create and update at once on SQLite: every request succeeds (never "database is
@@ -32,13 +45,17 @@ fn concurrent_writers(binary: &str) {
                 let mut failures = Vec::new();
                 for round in 0..10 {
                     let body = format!(r#"{{"name":"client {client} round {round}"}}"#);
-                    let created = Request::new("POST", "/tasks").json(body).send(addr).expect("a response");
+                    let created = Request::new("POST", "/tasks")
+                        .json(body)
+                        .send(addr)
+                        .expect("a response");
                     if created.status != 201 {
                         failures.push(format!("create: {} {}", created.status, created.text()));
                         continue;
                     }
                     let location = created.header("location").expect("location").to_owned();
-                    let update = Request::new("PUT", &location).json(format!(r#"{{"name":"updated {client}","done":true}}"#));
+                    let update = Request::new("PUT", &location)
+                        .json(format!(r#"{{"name":"updated {client}","done":true}}"#));
                     let updated = update.send(addr).expect("a response");
                     if updated.status != 200 {
                         failures.push(format!("update: {} {}", updated.status, updated.text()));
@@ -48,11 +65,23 @@ fn concurrent_writers(binary: &str) {
             })
         })
         .collect();
-    let failures: Vec<String> = clients.into_iter().flat_map(|c| c.join().expect("client thread")).collect();
-    let listed = Request::new("GET", "/tasks?limit=1000").send(addr).expect("a response");
-    let count = serde_json::from_slice::<Vec<serde_json::Value>>(&listed.body).expect("a JSON list").len();
+    let failures: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client thread"))
+        .collect();
+    let listed = Request::new("GET", "/tasks?limit=1000")
+        .send(addr)
+        .expect("a response");
+    let count = serde_json::from_slice::<Vec<serde_json::Value>>(&listed.body)
+        .expect("a JSON list")
+        .len();
     let status = server.stop();
-    assert!(failures.is_empty(), "{binary}: {} of 1280 writes failed, e.g. {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{binary}: {} of 1280 writes failed, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     assert_eq!(count, 640, "{binary}: every acknowledged create is listed");
     assert!(status.success());
 }
@@ -66,17 +95,40 @@ fn graceful_shutdown(binary: &str) {
     std::thread::sleep(Duration::from_millis(300));
     let signalled = std::time::Instant::now();
     server.signal(Signal::SIGTERM);
-    let response = in_flight.join().expect("client thread").expect("the in-flight request is answered");
-    assert_eq!((response.status, response.text().as_str()), (200, "OK"), "{binary}: in-flight request");
-    let status = server.wait(Duration::from_secs(10)).expect("the server exits after SIGTERM");
-    assert!(status.success(), "{binary}: exit status {status} after SIGTERM; stderr: {}", server.stderr());
-    assert!(signalled.elapsed() < Duration::from_secs(6), "{binary} took {:?} to stop", signalled.elapsed());
-    TcpListener::bind(addr).unwrap_or_else(|err| panic!("{binary}: port {addr} still taken after exit: {err}"));
+    let response = in_flight
+        .join()
+        .expect("client thread")
+        .expect("the in-flight request is answered");
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "OK"),
+        "{binary}: in-flight request"
+    );
+    let status = server
+        .wait(Duration::from_secs(10))
+        .expect("the server exits after SIGTERM");
+    assert!(
+        status.success(),
+        "{binary}: exit status {status} after SIGTERM; stderr: {}",
+        server.stderr()
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(6),
+        "{binary} took {:?} to stop",
+        signalled.elapsed()
+    );
+    TcpListener::bind(addr)
+        .unwrap_or_else(|err| panic!("{binary}: port {addr} still taken after exit: {err}"));
 
     let mut idle = Server::start(binary, Db::Sqlite);
     idle.signal(Signal::SIGINT);
-    let status = idle.wait(Duration::from_secs(10)).expect("the server exits after SIGINT");
-    assert!(status.success(), "{binary}: exit status {status} after SIGINT");
+    let status = idle
+        .wait(Duration::from_secs(10))
+        .expect("the server exits after SIGINT");
+    assert!(
+        status.success(),
+        "{binary}: exit status {status} after SIGINT"
+    );
 }
 
 /// Bad configuration is one clear line on stderr and a non-zero exit.
@@ -85,24 +137,60 @@ fn startup_errors(binary: &str) {
     let taken_addr = taken.local_addr().expect("bound").to_string();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let sqlite = format!("sqlite://{}", dir.path().join("todo.db").display());
-    let missing_dir = format!("sqlite://{}", dir.path().join("no/such/dir/todo.db").display());
+    let missing_dir = format!(
+        "sqlite://{}",
+        dir.path().join("no/such/dir/todo.db").display()
+    );
     let cases: [(&[&str], &str); 5] = [
-        (&["--database-url", "mysql://root@127.0.0.1/todo"], "DATABASE_URL"),
+        (
+            &["--database-url", "mysql://root@127.0.0.1/todo"],
+            "DATABASE_URL",
+        ),
         (&["--database-url", "nonsense"], "DATABASE_URL"),
-        (&["--database-url", "postgres://postgres@127.0.0.1:1/todo"], "cannot open the database postgres://postgres@127.0.0.1:1/todo"),
-        (&["--database-url", &missing_dir], "cannot open the database sqlite://"),
-        (&["--database-url", &sqlite, "--bind", &taken_addr], "cannot listen on"),
+        (
+            &["--database-url", "postgres://postgres@127.0.0.1:1/todo"],
+            "cannot open the database postgres://postgres@127.0.0.1:1/todo",
+        ),
+        (
+            &["--database-url", &missing_dir],
+            "cannot open the database sqlite://",
+        ),
+        (
+            &["--database-url", &sqlite, "--bind", &taken_addr],
+            "cannot listen on",
+        ),
     ];
     for (args, expected) in cases {
         let exit = server::run_to_exit(binary, args, Duration::from_secs(30));
         assert!(!exit.status.success(), "{binary} {args:?} exited 0");
-        let lines: Vec<&str> = exit.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{binary} {args:?}: expected one line on stderr, got {:?}", exit.stderr);
-        assert!(lines[0].contains(expected), "{binary} {args:?}: {:?} does not mention {expected:?}", lines[0]);
-        assert!(exit.stdout.is_empty(), "{binary} {args:?} printed {:?} on stdout", exit.stdout);
+        let lines: Vec<&str> = exit
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{binary} {args:?}: expected one line on stderr, got {:?}",
+            exit.stderr
+        );
+        assert!(
+            lines[0].contains(expected),
+            "{binary} {args:?}: {:?} does not mention {expected:?}",
+            lines[0]
+        );
+        assert!(
+            exit.stdout.is_empty(),
+            "{binary} {args:?} printed {:?} on stdout",
+            exit.stdout
+        );
     }
     let help = server::run_to_exit(binary, &["--help"], Duration::from_secs(10));
-    assert!(help.status.success() && help.stdout.contains("--database-url") && help.stdout.contains("DATABASE_URL"));
+    assert!(
+        help.status.success()
+            && help.stdout.contains("--database-url")
+            && help.stdout.contains("DATABASE_URL")
+    );
 }
 
 macro_rules! stacks {

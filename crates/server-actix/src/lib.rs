@@ -7,8 +7,8 @@ use std::future::{Ready, ready};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, guard};
 use futures_util::StreamExt as _;
@@ -53,7 +53,9 @@ fn read_only(path: &str, handler: actix_web::Route) -> actix_web::Resource {
 
 async fn method_not_allowed(allowed: &'static str) -> HttpResponse {
     let mut response = Error(ApiError::of(ErrorKind::MethodNotAllowed)).error_response();
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
     response
 }
 
@@ -84,7 +86,9 @@ impl ResponseError for Error {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).content_type(shared::APPLICATION_JSON).body(self.0.body())
+        HttpResponse::build(self.status_code())
+            .content_type(shared::APPLICATION_JSON)
+            .body(self.0.body())
     }
 }
 
@@ -108,18 +112,23 @@ impl<T: FromJsonBody + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let headers = req.headers();
-        let checked = input::check_json_content_type(headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes))
-            .and_then(|()| {
-                let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
-                input::check_content_length(length)
-            });
+        let checked = input::check_json_content_type(
+            headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes),
+        )
+        .and_then(|()| {
+            let length = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok());
+            input::check_content_length(length)
+        });
         let mut payload = payload.take();
         Box::pin(async move {
             checked?;
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|_| ApiError::new(ErrorKind::BadRequest, "the request body could not be read"))?;
+                let chunk = chunk.map_err(|_| {
+                    ApiError::new(ErrorKind::BadRequest, "the request body could not be read")
+                })?;
                 if body.len() + chunk.len() > shared::MAX_BODY_BYTES {
                     return Err(Error(ApiError::of(ErrorKind::PayloadTooLarge)));
                 }
@@ -138,16 +147,24 @@ impl FromRequest for TaskId {
     type Future = Ready<Result<Self>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(input::parse_id(req.match_info().query("id")).map(Self).map_err(Error))
+        ready(
+            input::parse_id(req.match_info().query("id"))
+                .map(Self)
+                .map_err(Error),
+        )
     }
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> HttpResponse {
-    HttpResponse::build(status).content_type(shared::APPLICATION_JSON).body(shared::task::to_json(value))
+    HttpResponse::build(status)
+        .content_type(shared::APPLICATION_JSON)
+        .body(shared::task::to_json(value))
 }
 
 async fn hello() -> HttpResponse {
-    HttpResponse::Ok().content_type(shared::TEXT_PLAIN).body(shared::HELLO)
+    HttpResponse::Ok()
+        .content_type(shared::TEXT_PLAIN)
+        .body(shared::HELLO)
 }
 
 async fn health(db: Db) -> Result<HttpResponse> {
@@ -158,7 +175,9 @@ async fn health(db: Db) -> Result<HttpResponse> {
 async fn sleep(req: HttpRequest) -> Result<HttpResponse> {
     let ms = input::parse_sleep(Some(req.query_string()))?;
     tokio::time::sleep(Duration::from_millis(ms)).await;
-    Ok(HttpResponse::Ok().content_type(shared::TEXT_PLAIN).body("OK"))
+    Ok(HttpResponse::Ok()
+        .content_type(shared::TEXT_PLAIN)
+        .body("OK"))
 }
 
 async fn fibonacci(req: HttpRequest) -> Result<HttpResponse> {
@@ -169,7 +188,8 @@ async fn fibonacci(req: HttpRequest) -> Result<HttpResponse> {
 async fn create(db: Db, JsonBody(task): JsonBody<NewTask>) -> Result<HttpResponse> {
     let task = db.create(task).await?;
     let mut response = json(StatusCode::CREATED, &task);
-    let location = HeaderValue::try_from(format!("/tasks/{}", task.id)).map_err(|err| ApiError::internal(&err))?;
+    let location = HeaderValue::try_from(format!("/tasks/{}", task.id))
+        .map_err(|err| ApiError::internal(&err))?;
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }
@@ -178,7 +198,11 @@ async fn read(db: Db, TaskId(id): TaskId) -> Result<HttpResponse> {
     Ok(json(StatusCode::OK, &db.get(id).await?))
 }
 
-async fn update(db: Db, TaskId(id): TaskId, JsonBody(task): JsonBody<TaskUpdate>) -> Result<HttpResponse> {
+async fn update(
+    db: Db,
+    TaskId(id): TaskId,
+    JsonBody(task): JsonBody<TaskUpdate>,
+) -> Result<HttpResponse> {
     Ok(json(StatusCode::OK, &db.update(id, task).await?))
 }
 
@@ -191,4 +215,3 @@ async fn list(db: Db, req: HttpRequest) -> Result<HttpResponse> {
     let query = ListQuery::parse(Some(req.query_string()))?;
     Ok(json(StatusCode::OK, &db.list(query).await?))
 }
-

@@ -12,6 +12,7 @@ const STACK: &str = "actix-sqlx";
 
 fn main() -> ExitCode {
     shared::config::init_logging();
+    shared::config::raise_fd_limit();
     let settings = match Settings::from_env_and_args(STACK, "The todo API on actix-web + sqlx") {
         Ok(settings) => settings,
         Err(err) => return shared::config::fail(STACK, &err),
@@ -36,9 +37,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     .workers(settings.workers)
     .disable_signals()
     .shutdown_timeout(shared::SHUTDOWN_GRACE.as_secs())
+    .client_request_timeout(shared::HEADER_READ_TIMEOUT)
     .bind(settings.bind)
     .with_context(|| format!("cannot listen on {}", settings.bind))?;
-    let addr = *server.addrs().first().context("the server is bound to no address")?;
+    let addr = *server
+        .addrs()
+        .first()
+        .context("the server is bound to no address")?;
     let stop = shared::config::shutdown_signal();
     println!("{}", settings.listening_line(addr));
 

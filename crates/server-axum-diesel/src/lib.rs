@@ -5,7 +5,7 @@
 //! Run with `cargo run -p server-axum-diesel`.
 
 use anyhow::Context as _;
-use deadpool_diesel::{Manager, Pool, Runtime};
+use deadpool_diesel::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use shared::config::Database;
 use shared::diesel_store::TaskStore;
@@ -33,7 +33,10 @@ impl DeadpoolDiesel {
 async fn pool<C>(url: &str, size: u32) -> anyhow::Result<Pool<Manager<C>>>
 where
     C: TaskStore + Connection + Send + 'static,
-    Manager<C>: deadpool::managed::Manager<Type = deadpool_diesel::Connection<C>, Error = deadpool_diesel::Error>,
+    Manager<C>: deadpool::managed::Manager<
+            Type = deadpool_diesel::Connection<C>,
+            Error = deadpool_diesel::Error,
+        >,
 {
     let owned = url.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -44,15 +47,25 @@ where
     })
     .await??;
 
-    let prepare = deadpool::managed::Hook::async_fn(|conn: &mut deadpool_diesel::Connection<C>, _| {
-        Box::pin(async move {
-            conn.interact(|conn| conn.prepare())
-                .await
-                .map_err(|err| deadpool::managed::HookError::Message(err.to_string().into()))?
-                .map_err(|err| deadpool::managed::HookError::Backend(deadpool_diesel::Error::Ping(err)))
-        })
-    });
-    Pool::builder(Manager::<C>::new(url, Runtime::Tokio1))
+    let prepare =
+        deadpool::managed::Hook::async_fn(|conn: &mut deadpool_diesel::Connection<C>, _| {
+            Box::pin(async move {
+                conn.interact(|conn| conn.prepare())
+                    .await
+                    .map_err(|err| deadpool::managed::HookError::Message(err.to_string().into()))?
+                    .map_err(|err| {
+                        deadpool::managed::HookError::Backend(deadpool_diesel::Error::Ping(err))
+                    })
+            })
+        });
+    // `Verified` runs `SELECT 1` on every checkout, as r2d2's `test_on_check_out` and sqlx's
+    // `test_before_acquire` do by default: after a database restart the pool then replaces its
+    // dead connections instead of failing one request with each. (deadpool's default, `Fast`,
+    // only notices a connection that diesel already marked broken.)
+    let config = ManagerConfig {
+        recycling_method: RecyclingMethod::Verified,
+    };
+    Pool::builder(Manager::<C>::from_config(url, Runtime::Tokio1, config))
         .max_size(size as usize)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(shared::POOL_TIMEOUT))
@@ -70,10 +83,18 @@ async fn interact<C, T>(
 where
     C: TaskStore + Connection + Send + 'static,
     T: Send + 'static,
-    Manager<C>: deadpool::managed::Manager<Type = deadpool_diesel::Connection<C>, Error = deadpool_diesel::Error>,
+    Manager<C>: deadpool::managed::Manager<
+            Type = deadpool_diesel::Connection<C>,
+            Error = deadpool_diesel::Error,
+        >,
 {
-    let conn = pool.get().await.map_err(|err| ApiError::unavailable(&err))?;
-    conn.interact(op).await.map_err(|err| ApiError::internal(&err))?
+    let conn = pool
+        .get()
+        .await
+        .map_err(|err| ApiError::unavailable(&err))?;
+    conn.interact(op)
+        .await
+        .map_err(|err| ApiError::internal(&err))?
 }
 
 /// Runs the same blocking operation on whichever pool this is.

@@ -5,7 +5,7 @@
 //! Run with `cargo run -p server-axum` (SQLite in `./todo.db`), or
 //! `DATABASE_URL=postgres://... cargo run -p server-axum`.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -16,6 +16,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use shared::input::{self, FromJsonBody, ListQuery};
 use shared::{ApiError, ErrorKind, Health, NewTask, Settings, Store, TaskUpdate, allow};
 
@@ -27,10 +30,18 @@ pub fn app<S: Store>(store: S) -> Router {
         .route("/health", read_only(get(health::<S>)))
         .route("/sleep", read_only(get(sleep)))
         .route("/fibonacci", read_only(get(fibonacci)))
-        .route("/tasks", get(list::<S>).post(create::<S>).fallback(method_not_allowed(allow::TASKS)))
+        .route(
+            "/tasks",
+            get(list::<S>)
+                .post(create::<S>)
+                .fallback(method_not_allowed(allow::TASKS)),
+        )
         .route(
             "/tasks/{id}",
-            get(read::<S>).put(update::<S>).delete(delete::<S>).fallback(method_not_allowed(allow::TASK)),
+            get(read::<S>)
+                .put(update::<S>)
+                .delete(delete::<S>)
+                .fallback(method_not_allowed(allow::TASK)),
         )
         .fallback(|| async { Error(ApiError::of(ErrorKind::NotFound)) })
         .with_state(store)
@@ -43,7 +54,9 @@ fn read_only<S: Clone + Send + Sync + 'static>(route: MethodRouter<S>) -> Method
 fn method_not_allowed(allowed: &'static str) -> impl Fn() -> std::future::Ready<Response> + Clone {
     move || {
         let mut response = Error(ApiError::of(ErrorKind::MethodNotAllowed)).into_response();
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allowed));
         std::future::ready(response)
     }
 }
@@ -60,8 +73,14 @@ impl From<ApiError> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, [(header::CONTENT_TYPE, shared::APPLICATION_JSON)], self.0.body()).into_response()
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            [(header::CONTENT_TYPE, shared::APPLICATION_JSON)],
+            self.0.body(),
+        )
+            .into_response()
     }
 }
 
@@ -76,8 +95,12 @@ impl<T: FromJsonBody, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self> {
         let headers = req.headers();
-        input::check_json_content_type(headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes))?;
-        let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+        input::check_json_content_type(
+            headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes),
+        )?;
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
         input::check_content_length(length)?;
         let bytes = read_body(req.into_body()).await?;
         Ok(Self(T::from_json_body(&bytes)?))
@@ -85,15 +108,20 @@ impl<T: FromJsonBody, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 }
 
 async fn read_body(body: Body) -> Result<Bytes> {
-    axum::body::to_bytes(body, shared::MAX_BODY_BYTES).await.map_err(|err| {
-        let too_large = std::error::Error::source(&err)
-            .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            Error(ApiError::of(ErrorKind::PayloadTooLarge))
-        } else {
-            Error(ApiError::new(ErrorKind::BadRequest, "the request body could not be read"))
-        }
-    })
+    axum::body::to_bytes(body, shared::MAX_BODY_BYTES)
+        .await
+        .map_err(|err| {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Error(ApiError::of(ErrorKind::PayloadTooLarge))
+            } else {
+                Error(ApiError::new(
+                    ErrorKind::BadRequest,
+                    "the request body could not be read",
+                ))
+            }
+        })
 }
 
 /// The `{id}` of `/tasks/{id}`: 400 unless it is a base-10 `i64`.
@@ -103,9 +131,11 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskId {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        let Path(segment) = Path::<String>::from_request_parts(parts, state)
+        // A segment that is not UTF-8 once percent-decoded is no integer either: it gets the
+        // same 400 as any other non-integer id.
+        let segment = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::new(ErrorKind::BadRequest, "the task id is not valid UTF-8"))?;
+            .map_or_else(|_| String::new(), |Path(s)| s);
         Ok(Self(input::parse_id(&segment)?))
     }
 }
@@ -130,10 +160,18 @@ async fn fibonacci(RawQuery(query): RawQuery) -> Result<Json<shared::task::Fibon
     Ok(Json(shared::task::fibonacci(max)))
 }
 
-async fn create<S: Store>(State(store): State<S>, JsonBody(task): JsonBody<NewTask>) -> Result<Response> {
+async fn create<S: Store>(
+    State(store): State<S>,
+    JsonBody(task): JsonBody<NewTask>,
+) -> Result<Response> {
     let task = store.create(task).await?;
     let location = format!("/tasks/{}", task.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(task)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(task),
+    )
+        .into_response())
 }
 
 async fn read<S: Store>(State(store): State<S>, TaskId(id): TaskId) -> Result<Response> {
@@ -162,13 +200,18 @@ async fn list<S: Store>(State(store): State<S>, RawQuery(query): RawQuery) -> Re
 /// `WORKERS` threads, the store from `connect`, the start-up line, serving until SIGTERM or
 /// SIGINT, at most [`shared::SHUTDOWN_GRACE`] for in-flight requests, then the pool closed.
 /// Returns the process exit code.
-pub fn run<S, F, Fut>(stack: &'static str, about: &'static str, connect: F) -> std::process::ExitCode
+pub fn run<S, F, Fut>(
+    stack: &'static str,
+    about: &'static str,
+    connect: F,
+) -> std::process::ExitCode
 where
     S: Store,
     F: FnOnce(Settings) -> Fut,
     Fut: Future<Output = anyhow::Result<S>>,
 {
     shared::config::init_logging();
+    shared::config::raise_fd_limit();
     let settings = match Settings::from_env_and_args(stack, about) {
         Ok(settings) => settings,
         Err(err) => return shared::config::fail(stack, &err),
@@ -191,31 +234,69 @@ where
     Fut: Future<Output = anyhow::Result<S>>,
 {
     let bind = settings.bind;
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let line = settings.listening_line(addr);
     let store = connect(settings).await?;
     let stop = shared::config::shutdown_signal();
     println!("{line}");
 
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app(store.clone()))
-        .with_graceful_shutdown(async move {
-            stop.await;
-            let _ = stopping_tx.send(());
-        })
-        .into_future();
-    let grace = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(shared::SHUTDOWN_GRACE).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        served = server => served.context("serving failed")?,
-        () = grace => tracing::warn!("in-flight requests still running after the grace period; stopping"),
-    }
+    serve_http1(listener, app(store.clone()), stop).await;
     store.close().await;
     Ok(())
+}
+
+/// Serves `app` on `listener` until `stop` resolves, then lets in-flight requests finish for up
+/// to [`shared::SHUTDOWN_GRACE`].
+///
+/// This is `axum::serve` written out with hyper's own connection builder, as axum's
+/// `serve-with-hyper` example does, because `axum::serve` offers no way to set hyper's
+/// options: without a timer, hyper has no header-read timeout, and a client that trickles its
+/// headers forever keeps its connection forever. Here the timer is set and the timeout is
+/// [`shared::HEADER_READ_TIMEOUT`].
+async fn serve_http1(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop: impl Future<Output = ()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(shared::HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _remote)) => stream,
+                // A connection that died before it was accepted: take the next one.
+                Err(err) if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) => continue,
+                Err(err) => {
+                    // Out of file descriptors or the like: back off as `axum::serve` does.
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!("connection ended with an error: {err}");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(shared::SHUTDOWN_GRACE) => {
+            tracing::warn!("in-flight requests still running after the grace period; stopping");
+        }
+    }
 }

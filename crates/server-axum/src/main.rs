@@ -4,9 +4,13 @@ use anyhow::Context as _;
 use shared::sqlx_store::SqlxDb;
 
 fn main() -> std::process::ExitCode {
-    server_axum::run("axum-sqlx", "The todo API on axum + sqlx", |settings| async move {
-        SqlxDb::connect(&settings.database, settings.pool_size)
-            .await
-            .with_context(|| format!("cannot open the database {}", settings.database))
-    })
+    server_axum::run(
+        "axum-sqlx",
+        "The todo API on axum + sqlx",
+        |settings| async move {
+            SqlxDb::connect(&settings.database, settings.pool_size)
+                .await
+                .with_context(|| format!("cannot open the database {}", settings.database))
+        },
+    )
 }

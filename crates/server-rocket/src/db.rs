@@ -39,7 +39,10 @@ impl<C: TaskStore + Connection> CustomizeConnection<C, diesel::r2d2::Error> for 
     }
 }
 
-fn pool<C: TaskStore + R2D2Connection + 'static>(url: &str, size: u32) -> anyhow::Result<Pool<ConnectionManager<C>>> {
+fn pool<C: TaskStore + R2D2Connection + 'static>(
+    url: &str,
+    size: u32,
+) -> anyhow::Result<Pool<ConnectionManager<C>>> {
     let mut first = C::establish(url)?;
     first.prepare()?;
     first.migrate()?;

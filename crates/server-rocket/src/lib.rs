@@ -67,7 +67,10 @@ fn method_not_allowed_routes(path: &str, allowed: &[Method], header: &'static st
     use Method::*;
     [Get, Put, Post, Delete, Options, Head, Trace, Connect, Patch]
         .into_iter()
-        .filter(|method| !allowed.contains(method) && !(*method == Head && allowed.contains(&Get)))
+        .filter(|method| {
+            let served = allowed.contains(method) || (*method == Head && allowed.contains(&Get));
+            !served
+        })
         .map(|method| Route::ranked(100, method, path, MethodNotAllowed(header)))
         .collect()
 }

@@ -12,10 +12,12 @@ const STACK: &str = "rocket-diesel";
 
 fn main() -> ExitCode {
     shared::config::init_logging();
-    let settings = match Settings::from_env_and_args(STACK, "The todo API on Rocket + diesel (r2d2 pool)") {
-        Ok(settings) => settings,
-        Err(err) => return shared::config::fail(STACK, &err),
-    };
+    shared::config::raise_fd_limit();
+    let settings =
+        match Settings::from_env_and_args(STACK, "The todo API on Rocket + diesel (r2d2 pool)") {
+            Ok(settings) => settings,
+            Err(err) => return shared::config::fail(STACK, &err),
+        };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.workers)
         .enable_all()
@@ -29,7 +31,10 @@ fn main() -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Fail fast on a port in use, before the database is touched; Rocket binds again below.
-    drop(std::net::TcpListener::bind(settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?);
+    drop(
+        std::net::TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?,
+    );
     let database = settings.database.clone();
     let pool_size = settings.pool_size;
     let store = tokio::task::spawn_blocking(move || R2d2Diesel::connect(&database, pool_size))
@@ -65,7 +70,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             println!("{}", settings.listening_line(addr));
         })
     });
-    let launched = server_rocket::rocket(store, config).attach(announce).launch().await;
+    let launched = server_rocket::rocket(store, config)
+        .attach(announce)
+        .launch()
+        .await;
     launched.map_err(|err| anyhow::anyhow!("{}", err.kind()))?;
     Ok(())
 }

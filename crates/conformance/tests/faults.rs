@@ -1,0 +1,442 @@
+//! Faults around every server: its PostgreSQL stopped and started again under load (a cluster
+//! of the test's own, see `conformance::pg`), a SQLite path it cannot write at start-up, and
+//! SIGTERM while 64 clients are mid-request. Adding a stack is one line in `stacks!` below.
+//!
+//! The database tests print their figures (requests, statuses, latencies, recovery time):
+//! run with `--nocapture` to see them.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use conformance::http::{self, Reply, Request};
+use conformance::pg::{Cluster, StopMode};
+use conformance::server::{self, Db, Server};
+use nix::sys::signal::Signal;
+
+/// The longest any request may take, database down or not: the pool's 5 s wait for a
+/// connection, plus slack for a loaded machine.
+const ANSWER_BOUND: Duration = Duration::from_millis(6500);
+
+/// How soon after the database is back the server must serve normally again.
+const RECOVERY_BOUND: Duration = Duration::from_secs(5);
+
+/// How long the clients keep asking while the database is down: longer than the pools' 5 s wait
+/// for a connection, so that requests made early in the fault are answered while it lasts.
+const FAULT_LENGTH: Duration = Duration::from_secs(7);
+
+const CLIENTS: usize = 4;
+
+/// One request as a client saw it.
+#[derive(Debug)]
+struct Record {
+    sent: Instant,
+    answered: Instant,
+    /// The status, or `closed` / `timeout`.
+    outcome: String,
+    /// An error answer that is not the contract's JSON error.
+    bad_body: bool,
+}
+
+/// The request each client makes in turn: every kind of database work, and `/health`.
+fn request(client: usize, n: usize) -> Request {
+    match (client + n) % 4 {
+        0 => Request::new("POST", "/tasks")
+            .json(format!(r#"{{"name":"client {client} request {n}"}}"#)),
+        1 => Request::new("GET", "/tasks/1"),
+        2 => Request::new("GET", "/tasks?limit=5"),
+        _ => Request::new("GET", "/health"),
+    }
+}
+
+fn send(addr: SocketAddr, request: &Request) -> Record {
+    let sent = Instant::now();
+    let reply = http::exchange(
+        addr,
+        &request.to_bytes(),
+        ANSWER_BOUND + Duration::from_secs(5),
+    );
+    let answered = Instant::now();
+    let (outcome, bad_body) = match reply {
+        Ok(Reply::Response(response)) => {
+            let json_error = response.header("content-type") == Some("application/json")
+                && serde_json::from_slice::<serde_json::Value>(&response.body)
+                    .is_ok_and(|v| v["error"].is_string());
+            (
+                response.status.to_string(),
+                response.status >= 400 && !json_error,
+            )
+        }
+        Ok(Reply::Closed { .. }) | Err(_) => ("closed".to_owned(), false),
+        Ok(Reply::TimedOut { .. }) => ("timeout".to_owned(), false),
+    };
+    Record {
+        sent,
+        answered,
+        outcome,
+        bad_body,
+    }
+}
+
+/// The moments of one fault.
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    stopping: Instant,
+    stopped: Instant,
+    starting: Instant,
+    started: Instant,
+    recovered: Instant,
+}
+
+/// Stops the database under `CLIENTS` busy clients, keeps them asking for [`FAULT_LENGTH`],
+/// starts it again and waits for the server to serve normally. Returns the moments.
+fn inject(cluster: &mut Cluster, addr: SocketAddr, mode: StopMode) -> Fault {
+    std::thread::sleep(Duration::from_millis(700));
+    let stopping = Instant::now();
+    cluster.stop(mode);
+    let stopped = Instant::now();
+    std::thread::sleep(FAULT_LENGTH);
+    let starting = Instant::now();
+    cluster.start_again();
+    let started = Instant::now();
+    // Served normally: a create and a health check both succeed.
+    let recovered = loop {
+        let created = send(
+            addr,
+            &Request::new("POST", "/tasks").json(r#"{"name":"recovered?"}"#),
+        );
+        let health = send(addr, &Request::new("GET", "/health"));
+        if created.outcome == "201" && health.outcome == "200" {
+            break Instant::now();
+        }
+        if started.elapsed() > RECOVERY_BOUND + ANSWER_BOUND {
+            break Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    Fault {
+        stopping,
+        stopped,
+        starting,
+        started,
+        recovered,
+    }
+}
+
+/// Restarts the database while no request is in flight, then makes twice the pool's size in
+/// requests one after the other: each must succeed, i.e. the pool finds out that its
+/// connections died (a check before handing one out) instead of failing a request with each.
+fn restart_while_idle(cluster: &mut Cluster, addr: SocketAddr) -> Vec<String> {
+    cluster.stop(StopMode::Fast);
+    cluster.start_again();
+    (0..8).map(|n| send(addr, &request(0, n)).outcome).collect()
+}
+
+/// PostgreSQL stopped (`fast`, then `immediate`) and started again while clients keep asking:
+/// while it is down every answer is a 503 with the JSON error, within [`ANSWER_BOUND`]; once it
+/// is back the server serves normally within [`RECOVERY_BOUND`], without a restart.
+fn database_restarts(binary: &str) {
+    let mut cluster = Cluster::start();
+    let server = Server::start_on(binary, &cluster.url(), &[]);
+    let addr = server.addr();
+    let done = Arc::new(AtomicBool::new(false));
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (done, records) = (Arc::clone(&done), Arc::clone(&records));
+            std::thread::spawn(move || {
+                let mut n = 0;
+                // Bounded in time by `done`, and in count as a safety net.
+                while !done.load(Ordering::Relaxed) && n < 100_000 {
+                    let record = send(addr, &request(client, n));
+                    records.lock().expect("not poisoned").push(record);
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        })
+        .collect();
+    let faults =
+        [StopMode::Fast, StopMode::Immediate].map(|mode| (mode, inject(&mut cluster, addr, mode)));
+    done.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    let records = std::mem::take(&mut *records.lock().expect("not poisoned"));
+    let idle_restart = restart_while_idle(&mut cluster, addr);
+    let stderr = server.stderr();
+    let status = server.stop();
+
+    let mut failures = Vec::new();
+    for (mode, fault) in faults {
+        // Answered while the database was down: nothing but a 503 is possible. Sent while it
+        // was down but answered after it came back: the pool may have waited for it (2xx), or
+        // given up (503).
+        let mut answered_down = BTreeMap::<&str, usize>::new();
+        let mut sent_down = BTreeMap::<&str, usize>::new();
+        let mut around = BTreeMap::<&str, usize>::new();
+        let mut slowest = Duration::ZERO;
+        for record in &records {
+            if record.answered < fault.stopping || record.sent > fault.recovered {
+                continue;
+            }
+            let latency = record.answered - record.sent;
+            slowest = slowest.max(latency);
+            let down = record.answered >= fault.stopped && record.answered <= fault.starting;
+            let tally = if down {
+                &mut answered_down
+            } else if record.sent >= fault.stopped && record.sent <= fault.starting {
+                &mut sent_down
+            } else {
+                &mut around
+            };
+            *tally.entry(&record.outcome).or_default() += 1;
+            let allowed = if down {
+                ["503"].as_slice()
+            } else {
+                ["200", "201", "404", "503"].as_slice()
+            };
+            if !allowed.contains(&record.outcome.as_str()) || record.bad_body {
+                let why = if record.bad_body {
+                    "without the JSON error "
+                } else {
+                    ""
+                };
+                let when = if down {
+                    "answered while the database was down"
+                } else {
+                    "around the fault"
+                };
+                failures.push(format!("{mode:?}: {} {why}({when})", record.outcome));
+            }
+            if latency > ANSWER_BOUND {
+                failures.push(format!("{mode:?}: a request took {latency:?}"));
+            }
+        }
+        let recovery = fault.recovered - fault.started;
+        let count = |tally: &BTreeMap<&str, usize>| tally.values().sum::<usize>();
+        println!(
+            "{binary} [{mode:?} stop]: database down {:?}; answered while down: {} {answered_down:?}; sent while down, \
+             answered after: {} {sent_down:?}; while stopping/restarting/recovering: {} {around:?}; slowest answer \
+             {slowest:?}; serving normally {recovery:?} after PostgreSQL accepted connections again (its restart took {:?})",
+            fault.starting - fault.stopped,
+            count(&answered_down),
+            count(&sent_down),
+            count(&around),
+            fault.started - fault.starting,
+        );
+        if count(&answered_down) == 0 {
+            failures.push(format!(
+                "{mode:?}: no request was answered while the database was down"
+            ));
+        }
+        if recovery > RECOVERY_BOUND {
+            failures.push(format!(
+                "{mode:?}: not serving normally {recovery:?} after the database came back"
+            ));
+        }
+    }
+    let after = records
+        .iter()
+        .filter(|r| r.sent > faults[1].1.recovered)
+        .filter(|r| !matches!(r.outcome.as_str(), "200" | "201" | "404"))
+        .count();
+    if after > 0 {
+        failures.push(format!("{after} failed requests after the last recovery"));
+    }
+    println!(
+        "{binary}: {} requests in all; after a restart while idle: {idle_restart:?}",
+        records.len()
+    );
+    if idle_restart
+        .iter()
+        .any(|outcome| !matches!(outcome.as_str(), "200" | "201"))
+    {
+        failures.push(format!("after a restart while idle: {idle_restart:?}"));
+    }
+    failures.dedup();
+    assert!(
+        failures.is_empty(),
+        "{binary}: {} failures:\n{}\nstderr (last 2000 bytes):\n{}",
+        failures.len(),
+        failures.join("\n"),
+        &stderr[stderr.len().saturating_sub(2000)..]
+    );
+    assert!(!stderr.contains("panicked"), "{binary} panicked: {stderr}");
+    assert!(
+        status.success(),
+        "{binary} exited with {status} after SIGTERM"
+    );
+    drop(cluster);
+}
+
+/// A SQLite path the server cannot create, even as root: one clear line on stderr and a
+/// non-zero exit (a missing directory is checked in `servers.rs`).
+fn sqlite_unwritable(binary: &str) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a folder").expect("a file can be written");
+    let cases = [
+        format!("sqlite://{}/todo.db", file.display()),
+        "sqlite:///proc/todo.db".to_owned(),
+        format!("sqlite://{}", dir.path().display()),
+    ];
+    for url in &cases {
+        let exit = server::run_to_exit(
+            binary,
+            &["--database-url", url, "--bind", "127.0.0.1:0"],
+            Duration::from_secs(30),
+        );
+        assert!(!exit.status.success(), "{binary} {url}: exited 0");
+        let lines: Vec<&str> = exit
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{binary} {url}: expected one line on stderr, got {:?}",
+            exit.stderr
+        );
+        assert!(
+            lines[0].contains("cannot open the database sqlite://"),
+            "{binary} {url}: {:?}",
+            lines[0]
+        );
+        assert!(
+            exit.stdout.is_empty(),
+            "{binary} {url}: printed {:?} on stdout",
+            exit.stdout
+        );
+        println!("{binary} {url}: {}", lines[0]);
+    }
+}
+
+const SLEEPERS: usize = 48;
+const SLOW_CREATES: usize = 16;
+
+/// SIGTERM while 64 clients are mid-request: 48 wait in `GET /sleep?ms=1500`, 16 are half-way
+/// through sending a `POST /tasks` body, which they finish after the signal. Every one of these
+/// accepted requests completes successfully, the server exits 0 within the 5 s grace (plus
+/// 0.5 s of slack), and the port is free afterwards.
+fn shutdown_under_load(binary: &str) {
+    let mut server = Server::start(binary, Db::Sqlite);
+    let addr = server.addr();
+    let signalled = Arc::new(Mutex::new(None::<Instant>));
+    let sleepers: Vec<_> = (0..SLEEPERS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                http::exchange(
+                    addr,
+                    &Request::new("GET", "/sleep?ms=1500").to_bytes(),
+                    Duration::from_secs(10),
+                )
+            })
+        })
+        .collect();
+    let creates: Vec<_> = (0..SLOW_CREATES)
+        .map(|i| {
+            let signalled = Arc::clone(&signalled);
+            std::thread::spawn(move || -> std::io::Result<Reply> {
+                let raw = Request::new("POST", "/tasks")
+                    .json(format!(r#"{{"name":"created across shutdown {i}"}}"#))
+                    .to_bytes();
+                let (first, rest) = raw.split_at(raw.len() - 8);
+                let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+                stream.write_all(first)?;
+                // Finish the body only once the server has been told to stop.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while signalled.lock().expect("not poisoned").is_none() && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                std::thread::sleep(Duration::from_millis(300));
+                stream.write_all(rest)?;
+                http::read_reply(&mut stream, Duration::from_secs(10))
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let at = Instant::now();
+    server.signal(Signal::SIGTERM);
+    *signalled.lock().expect("not poisoned") = Some(at);
+
+    let mut failures = Vec::new();
+    let outcome = |reply: std::io::Result<Reply>, want: u16| match reply {
+        Ok(Reply::Response(response)) if response.status == want => None,
+        other => Some(format!("expected {want}, got {other:?}")),
+    };
+    failures.extend(
+        sleepers
+            .into_iter()
+            .filter_map(|t| outcome(t.join().expect("client thread"), 200)),
+    );
+    failures.extend(
+        creates
+            .into_iter()
+            .filter_map(|t| outcome(t.join().expect("client thread"), 201)),
+    );
+    let status = server.wait(Duration::from_secs(10));
+    let took = at.elapsed();
+    println!(
+        "{binary}: SIGTERM with {} requests in flight: {} failed; exited {status:?} {took:?} after the signal",
+        SLEEPERS + SLOW_CREATES,
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{binary}: {} of {} in-flight requests failed, e.g. {:?}; stderr: {}",
+        failures.len(),
+        SLEEPERS + SLOW_CREATES,
+        &failures[..failures.len().min(3)],
+        server.stderr()
+    );
+    let status = status.unwrap_or_else(|| panic!("{binary} still running 10 s after SIGTERM"));
+    assert!(
+        status.success(),
+        "{binary}: exit status {status} after SIGTERM; stderr: {}",
+        server.stderr()
+    );
+    // The contract lets in-flight requests run for up to 5 s. Rocket 0.5 waits out its whole
+    // grace period whenever a connection was open at the signal, so it exits at 5 s and a
+    // few milliseconds; the others exit as soon as the last request is answered.
+    assert!(
+        took < shared::SHUTDOWN_GRACE + Duration::from_millis(500),
+        "{binary} took {took:?} to stop"
+    );
+    TcpListener::bind(addr)
+        .unwrap_or_else(|err| panic!("{binary}: port {addr} still taken after exit: {err}"));
+}
+
+macro_rules! stacks {
+    ($($module:ident: $binary:literal;)*) => {$(
+        mod $module {
+            #[test]
+            fn database_restarts_postgres() {
+                super::database_restarts($binary);
+            }
+
+            #[test]
+            fn sqlite_unwritable() {
+                super::sqlite_unwritable($binary);
+            }
+
+            #[test]
+            fn shutdown_under_load() {
+                super::shutdown_under_load($binary);
+            }
+        }
+    )*};
+}
+
+stacks! {
+    axum_sqlx: "server-axum";
+    axum_diesel: "server-axum-diesel";
+    rocket_diesel: "server-rocket";
+    actix_sqlx: "server-actix";
+}

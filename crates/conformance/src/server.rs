@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -166,7 +166,7 @@ pub struct Exit {
     pub elapsed: Duration,
 }
 
-fn command(binary: &PathBuf, args: &[String]) -> Command {
+fn command(binary: &Path, args: &[String]) -> Command {
     let mut cmd = Command::new(binary);
     cmd.args(args)
         .env_remove("DATABASE_URL")
@@ -203,15 +203,27 @@ impl Server {
     pub fn start_with(binary_name: &str, db: Db, extra: &[&str]) -> Self {
         let fresh = FreshDb::new(db);
         let url = fresh.url();
-        Self::spawn(binary_name, &url, extra, Some(fresh))
+        Self::spawn(&binary(binary_name), &url, extra, Some(fresh))
     }
 
     /// Starts `binary` on the database at `url` (which the caller owns), port 0, two workers.
     pub fn start_on(binary_name: &str, url: &str, extra: &[&str]) -> Self {
-        Self::spawn(binary_name, url, extra, None)
+        Self::spawn(&binary(binary_name), url, extra, None)
     }
 
-    fn spawn(binary_name: &str, url: &str, extra: &[&str], fresh: Option<FreshDb>) -> Self {
+    /// Like [`Server::start_with`], for a binary given by its path (e.g. a `bench-release` build).
+    pub fn start_at(path: &Path, db: Db, extra: &[&str]) -> Self {
+        let fresh = FreshDb::new(db);
+        let url = fresh.url();
+        Self::spawn(path, &url, extra, Some(fresh))
+    }
+
+    fn spawn(path: &Path, url: &str, extra: &[&str], fresh: Option<FreshDb>) -> Self {
+        let binary_name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let binary_name = binary_name.as_str();
         let mut args = vec![
             "--bind".into(),
             "127.0.0.1:0".into(),
@@ -220,7 +232,7 @@ impl Server {
         ];
         args.extend(["--database-url".into(), url.to_owned()]);
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let mut child = command(&binary(binary_name), &args)
+        let mut child = command(path, &args)
             .spawn()
             .expect("the server binary starts");
         let stderr = collect(child.stderr.take().expect("piped"));

@@ -1,5 +1,5 @@
-//! The load engine: virtual clients on keep-alive hyper HTTP/1.1 connections, closed or open loop,
-//! one HDR histogram per client merged at the end.
+//! The load engine: virtual clients on keep-alive HTTP/1.1 connections ([`crate::http1`]),
+//! closed or open loop, one HDR histogram per client merged at the end.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -8,18 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http::header::HOST;
-use http::{HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{Connection, SendRequest};
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
 
+pub use crate::http1::{Conn, ExchangeError};
 use crate::workload::{
-    Planned, RequestGen, SeededIds, Workload, WorkloadKind, body_ok, created_id,
+    Planned, RequestGen, SeededIds, Workload, WorkloadKind, body_ok, created_id, write_request,
 };
 
 /// Lowest and highest latency the histograms track, in microseconds (1 µs .. 60 s).
@@ -227,91 +221,6 @@ pub struct LoadResult {
     pub measure_end: Instant,
 }
 
-type Body = Full<Bytes>;
-
-/// Why an exchange failed.
-#[derive(Debug)]
-pub enum ExchangeError {
-    Connect(std::io::Error),
-    Http(hyper::Error),
-    /// The connection task ended (peer closed) before the answer arrived.
-    Closed,
-}
-
-impl std::fmt::Display for ExchangeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Connect(e) => write!(f, "connect: {e}"),
-            Self::Http(e) => write!(f, "http: {e}"),
-            Self::Closed => f.write_str("connection closed"),
-        }
-    }
-}
-
-impl std::error::Error for ExchangeError {}
-
-/// One keep-alive HTTP/1.1 connection, driven inside the task that uses it (no extra task,
-/// no cross-thread wake-ups on the hot path).
-pub struct Conn {
-    sender: SendRequest<Body>,
-    driver: Pin<Box<Connection<TokioIo<TcpStream>, Body>>>,
-}
-
-impl Conn {
-    pub async fn connect(addr: SocketAddr) -> Result<Self, ExchangeError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(ExchangeError::Connect)?;
-        stream.set_nodelay(true).map_err(ExchangeError::Connect)?;
-        let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(ExchangeError::Http)?;
-        Ok(Self {
-            sender,
-            driver: Box::pin(driver),
-        })
-    }
-
-    /// Sends one request and reads the whole answer.
-    pub async fn send(&mut self, req: Request<Body>) -> Result<(StatusCode, Bytes), ExchangeError> {
-        let Self { sender, driver } = self;
-        let work = async {
-            sender.ready().await?;
-            let resp = sender.send_request(req).await?;
-            let (parts, body) = resp.into_parts();
-            let bytes = read_body(body).await?;
-            Ok::<_, hyper::Error>((parts.status, bytes))
-        };
-        tokio::select! {
-            biased;
-            r = work => r.map_err(ExchangeError::Http),
-            r = driver.as_mut() => Err(r.err().map_or(ExchangeError::Closed, ExchangeError::Http)),
-        }
-    }
-}
-
-/// Reads a whole body; a single data frame (the usual case) is kept without copying.
-async fn read_body(mut body: hyper::body::Incoming) -> Result<Bytes, hyper::Error> {
-    let mut first: Option<Bytes> = None;
-    let mut rest: Option<bytes::BytesMut> = None;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        match (&mut first, &mut rest) {
-            (None, _) => first = Some(data),
-            (Some(f), None) => {
-                let mut joined = bytes::BytesMut::with_capacity(f.len() + data.len());
-                joined.extend_from_slice(f);
-                joined.extend_from_slice(&data);
-                rest = Some(joined);
-            }
-            (Some(_), Some(joined)) => joined.extend_from_slice(&data),
-        }
-    }
-    Ok(rest.map_or_else(|| first.unwrap_or_default(), bytes::BytesMut::freeze))
-}
-
 /// A per-client request timeout that re-arms its timer only when needed: the deadline is
 /// pushed to `send + 1.1 × timeout` only once it falls before `send + timeout`, so a request
 /// times out after between 1× and 1.1× the timeout, and the timer wheel is touched about
@@ -343,22 +252,18 @@ impl Deadline {
     }
 }
 
-/// One GET on a fresh connection (health checks and probes).
+/// One GET on a fresh connection (health checks and probes): status and body.
 pub async fn get_once(
     target: &Target,
     path: &str,
     timeout: Duration,
-) -> anyhow::Result<(StatusCode, Bytes)> {
+) -> anyhow::Result<(u16, Vec<u8>)> {
     let fut = async {
         let mut conn = Conn::connect(target.addr).await?;
-        let mut req = Request::new(Body::default());
-        *req.method_mut() = Method::GET;
-        *req.uri_mut() = path.parse().map_err(|_| ExchangeError::Closed)?;
-        req.headers_mut().insert(
-            HOST,
-            HeaderValue::from_str(&target.host).map_err(|_| ExchangeError::Closed)?,
-        );
-        conn.send(req).await
+        let mut req = Vec::new();
+        write_request(&mut req, "GET", path, &target.host, None);
+        let resp = conn.send(&req).await?;
+        Ok::<_, ExchangeError>((resp.status, resp.body.to_vec()))
     };
     Ok(tokio::time::timeout(timeout, fut)
         .await
@@ -401,21 +306,26 @@ pub async fn seed_tasks(
                     );
                 }
                 let c = conn.as_mut().expect("just connected");
-                let (status, body) = tokio::time::timeout(timeout, c.send(planned.request))
+                let resp = tokio::time::timeout(timeout, c.send(planned.request))
                     .await
                     .context("seeding request timed out")??;
-                if status != StatusCode::CREATED {
+                let body = resp.body;
+                if resp.status != 201 {
                     bail!(
-                        "seeding POST /tasks answered {status}: {}",
-                        String::from_utf8_lossy(&body)
+                        "seeding POST /tasks answered {}: {}",
+                        resp.status,
+                        String::from_utf8_lossy(body)
                     );
                 }
-                out.push(created_id(&body).with_context(|| {
+                out.push(created_id(body).with_context(|| {
                     format!(
                         "seeding POST /tasks answered a body without an id: {}",
-                        String::from_utf8_lossy(&body)
+                        String::from_utf8_lossy(body)
                     )
                 })?);
+                if !resp.keep_alive {
+                    conn = None;
+                }
             }
             Ok(out)
         }));
@@ -658,6 +568,10 @@ async fn client(shared: Arc<Shared>, mut generator: RequestGen) -> Stats {
             shared.stop.store(true, Ordering::Relaxed);
             break;
         };
+        // A keep-alive connection the server closed while it was idle is replaced silently.
+        if conn.as_mut().is_some_and(Conn::is_stale) {
+            conn = None;
+        }
         if conn.is_none() {
             match tokio::time::timeout(cfg.timeout, Conn::connect(shared.target.addr)).await {
                 Ok(Ok(c)) => conn = Some(c),
@@ -675,50 +589,78 @@ async fn client(shared: Arc<Shared>, mut generator: RequestGen) -> Stats {
                 }
             }
         }
+        if scheduled.is_none() {
+            // Closed loop: let every client whose answer arrived in this batch of readiness
+            // events read it before any sends again (wrk's read-all-then-write-all rhythm);
+            // the server then gets its next requests in bursts and serves them faster. The
+            // yield comes before `send_at`, so it adds nothing to the measured latency.
+            tokio::task::yield_now().await;
+        }
         let c = conn.as_mut().expect("connected above");
         let send_at = Instant::now();
         let origin = scheduled.unwrap_or(send_at);
         if measuring && send_at.saturating_duration_since(origin) > cfg.late_threshold {
             stats.late += 1;
         }
-        let outcome = deadline.run(send_at, c.send(request)).await.ok_or(());
+        let outcome = deadline.run(send_at, c.send(request)).await;
         let done = Instant::now();
-        if !measuring {
-            if !matches!(outcome, Ok(Ok(_))) {
-                conn = None;
+        // Classify while the answer still borrows the connection; drop the connection after.
+        let (result, keep) = match outcome {
+            None => (Outcome::Timeout, false),
+            Some(Err(_)) => (Outcome::Io, false),
+            Some(Ok(resp)) => {
+                let result = if resp.status != op.expected_status() {
+                    match resp.status {
+                        400..=499 => Outcome::Status4xx,
+                        500..=599 => Outcome::Status5xx,
+                        _ => Outcome::StatusOther,
+                    }
+                } else if measuring
+                    && sent.is_multiple_of(check_every)
+                    && !body_ok(op, expect_id, resp.body)
+                {
+                    Outcome::BodyMismatch
+                } else {
+                    Outcome::Ok
+                };
+                (result, resp.keep_alive)
             }
+        };
+        if !keep {
+            conn = None;
+        }
+        if !measuring {
             continue;
         }
         stats.requests += 1;
         stats.last_done = Some(done);
-        match outcome {
-            Err(_) => {
-                stats.errors.timeout += 1;
-                stats.record_latency(done - origin);
-                conn = None;
-            }
-            Ok(Err(_)) => {
-                stats.errors.io += 1;
-                conn = None;
-            }
-            Ok(Ok((status, body))) => {
-                stats.record_latency(done - origin);
-                if status != op.expected_status() {
-                    if status.is_client_error() {
-                        stats.errors.status_4xx += 1;
-                    } else if status.is_server_error() {
-                        stats.errors.status_5xx += 1;
-                    } else {
-                        stats.errors.status_other += 1;
-                    }
-                } else if sent.is_multiple_of(check_every) && !body_ok(op, expect_id, &body) {
-                    stats.errors.body_mismatch += 1;
-                } else {
-                    stats.ok += 1;
-                }
-                sent += 1;
-            }
+        if result != Outcome::Io {
+            stats.record_latency(done - origin);
+        }
+        match result {
+            Outcome::Ok => stats.ok += 1,
+            Outcome::Timeout => stats.errors.timeout += 1,
+            Outcome::Io => stats.errors.io += 1,
+            Outcome::Status4xx => stats.errors.status_4xx += 1,
+            Outcome::Status5xx => stats.errors.status_5xx += 1,
+            Outcome::StatusOther => stats.errors.status_other += 1,
+            Outcome::BodyMismatch => stats.errors.body_mismatch += 1,
+        }
+        if !matches!(result, Outcome::Timeout | Outcome::Io) {
+            sent += 1;
         }
     }
     stats
+}
+
+/// How one exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Timeout,
+    Io,
+    Status4xx,
+    Status5xx,
+    StatusOther,
+    BodyMismatch,
 }

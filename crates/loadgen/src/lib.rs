@@ -5,7 +5,9 @@
 //! [`measure::measure`] inside a multi-thread tokio runtime; append the [`record::Record`] with
 //! [`record::append`]. The bare engine is [`engine::run`].
 
+pub mod checks;
 pub mod engine;
+pub mod http1;
 pub mod measure;
 pub mod record;
 pub mod report;

@@ -16,6 +16,8 @@ use loadgen::workload::{Mix, Workload, WorkloadKind};
 #[command(
     name = "loadgen",
     version,
+    // A flag given twice takes its last value, so scripts' presets can be overridden.
+    args_override_self = true,
     about = "Benchmarks the HTTP todo servers: closed/open-loop load, HDR latency, server CPU/RSS, JSON-lines records and reports"
 )]
 struct Cli {

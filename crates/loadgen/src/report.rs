@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::checks::Checks;
 use crate::record::{Flag, Record};
 use crate::svg::{Chart, Series, render};
 use crate::workload::WorkloadKind;
@@ -183,7 +184,9 @@ pub fn render_report(records_path: &Path, out_dir: &Path) -> anyhow::Result<Rend
     );
     std::fs::create_dir_all(out_dir.join("plots"))
         .with_context(|| format!("creating {}", out_dir.display()))?;
-    let (markdown, plots) = render_markdown(&records, &records_path.display().to_string());
+    let checks_path = records_path.with_file_name("checks.jsonl");
+    let checks = Checks::read(&checks_path)?;
+    let (markdown, plots) = render_markdown(&records, &records_path.display().to_string(), &checks);
     let mut written = Vec::new();
     for (name, svg) in plots {
         let path = out_dir.join("plots").join(name);
@@ -198,8 +201,44 @@ pub fn render_report(records_path: &Path, out_dir: &Path) -> anyhow::Result<Rend
     })
 }
 
+/// Lists each stack's reliability verdicts (`checks.jsonl`), or says none were recorded.
+fn reliability_section(md: &mut String, checks: &Checks) {
+    let _ = writeln!(md, "## Reliability checks\n");
+    if checks.is_empty() {
+        let _ = writeln!(
+            md,
+            "No verdicts recorded for this run (`scripts/reliability.sh DIR` writes `DIR/checks.jsonl`).\n"
+        );
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Conformance, hostile-input, database-fault, shutdown, OpenAPI and soak tests (`tests`) and \
+         schemathesis against `openapi.yaml`, on SQLite and PostgreSQL.\n"
+    );
+    let _ = writeln!(md, "| stack | check | verdict | command | commit |");
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for (stack, verdicts) in checks.iter() {
+        for v in verdicts {
+            let verdict = if v.passed { "passed" } else { "FAILED" };
+            let commit = v.commit.get(..12).unwrap_or(&v.commit);
+            let _ = writeln!(
+                md,
+                "| {stack} | {} | {verdict} | `{}` | {commit} |",
+                v.check, v.command
+            );
+        }
+    }
+    md.push('\n');
+}
+
 /// The Markdown summary and the plots (file name, SVG text).
-pub fn render_markdown(records: &[Record], source: &str) -> (String, Vec<(String, String)>) {
+/// `checks` are the per-stack reliability verdicts (empty when none were recorded).
+pub fn render_markdown(
+    records: &[Record],
+    source: &str,
+    checks: &Checks,
+) -> (String, Vec<(String, String)>) {
     let groups = group(records);
     let dbs: BTreeSet<&str> = records.iter().map(|r| r.db.as_str()).collect();
     let stacks: BTreeSet<&str> = records.iter().map(|r| r.stack.as_str()).collect();
@@ -255,13 +294,13 @@ pub fn render_markdown(records: &[Record], source: &str) -> (String, Vec<(String
         let _ = writeln!(md, "### {db}\n");
         let _ = writeln!(
             md,
-            "| stack | {} |",
+            "| stack | {} | reliability checks |",
             cols.iter()
                 .map(|(w, c)| format!("{w} c={c}"))
                 .collect::<Vec<_>>()
                 .join(" | ")
         );
-        let _ = writeln!(md, "|---|{}", "---:|".repeat(cols.len()));
+        let _ = writeln!(md, "|---|{}---|", "---:|".repeat(cols.len()));
         for stack in &stacks {
             let cells: Vec<String> = cols
                 .iter()
@@ -276,10 +315,16 @@ pub fn render_markdown(records: &[Record], source: &str) -> (String, Vec<(String
                     cell(groups.get(&key), |r| Some(r.results.latency_us.mean), ms)
                 })
                 .collect();
-            let _ = writeln!(md, "| {stack} | {} |", cells.join(" | "));
+            let _ = writeln!(
+                md,
+                "| {stack} | {} | {} |",
+                cells.join(" | "),
+                checks.summary(stack)
+            );
         }
         md.push('\n');
     }
+    reliability_section(&mut md, checks);
 
     // (2) Throughput and latency across the concurrency sweep, (3) efficiency.
     let mut sweeps: BTreeMap<SweepKey, Vec<(&GroupKey, &Group<'_>)>> = BTreeMap::new();

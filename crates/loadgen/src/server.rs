@@ -404,7 +404,7 @@ pub async fn wait_healthy(
     let deadline = Instant::now() + timeout;
     loop {
         let last = match get_once(target, "/health", Duration::from_secs(2)).await {
-            Ok((status, _)) if status.is_success() => return Ok(()),
+            Ok((status, _)) if (200..300).contains(&status) => return Ok(()),
             Ok((status, body)) => format!("{status}: {}", String::from_utf8_lossy(&body)),
             Err(err) => format!("{err:#}"),
         };

@@ -5,11 +5,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use std::io::Write as _;
+
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST};
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 
 /// The named workloads of the benchmark method.
@@ -208,11 +206,11 @@ pub enum Op {
 }
 
 impl Op {
-    pub const fn expected_status(self) -> StatusCode {
+    pub const fn expected_status(self) -> u16 {
         match self {
-            Self::Create => StatusCode::CREATED,
-            Self::Delete => StatusCode::NO_CONTENT,
-            _ => StatusCode::OK,
+            Self::Create => 201,
+            Self::Delete => 204,
+            _ => 200,
         }
     }
 }
@@ -292,28 +290,51 @@ impl Rng {
 
 /// A request ready to send and what its answer must look like.
 #[derive(Debug)]
-pub struct Planned {
+pub struct Planned<'a> {
     pub op: Op,
-    pub request: Request<Full<Bytes>>,
+    /// The whole HTTP/1.1 request, serialised (borrowed from the generator until the next one).
+    pub request: &'a [u8],
     /// The task id the answer must carry (read/update).
     pub expect_id: Option<i64>,
 }
 
-/// Generates requests for one virtual client.
+/// Serialises `METHOD path HTTP/1.1` and the fixed headers (and a JSON body) into `out`.
+pub fn write_request(out: &mut Vec<u8>, method: &str, path: &str, host: &str, body: Option<&[u8]>) {
+    out.clear();
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if let Some(body) = body {
+        out.extend_from_slice(b"content-type: application/json\r\ncontent-length: ");
+        write!(out, "{}", body.len()).expect("writing to a Vec cannot fail");
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(body);
+    } else {
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Generates requests for one virtual client, serialised into reusable buffers.
 #[derive(Debug)]
 pub struct RequestGen {
     workload: Workload,
     ids: Arc<SeededIds>,
     rng: Rng,
-    host: HeaderValue,
-    json: HeaderValue,
+    host: String,
     counter: u64,
     client: u64,
     clients: u64,
-    root: Uri,
-    tasks: Uri,
-    sleep: Uri,
-    fibonacci: Uri,
+    /// Requests that never change, serialised once.
+    hello: Vec<u8>,
+    sleep: Vec<u8>,
+    fibonacci: Vec<u8>,
+    /// The current varying request, and scratch space for its path and body.
+    scratch: Vec<u8>,
+    path: String,
+    body: Vec<u8>,
 }
 
 impl RequestGen {
@@ -325,19 +346,28 @@ impl RequestGen {
         client: u64,
         clients: u64,
     ) -> anyhow::Result<Self> {
+        if host.is_empty() || host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            bail!("host {host:?} is not a valid header value");
+        }
+        let fixed = |path: &str| {
+            let mut out = Vec::new();
+            write_request(&mut out, "GET", path, host, None);
+            out
+        };
         Ok(Self {
             workload,
             ids,
             rng: Rng::new(0x1234_5678 ^ client.wrapping_mul(0x9e37_79b9)),
-            host: HeaderValue::from_str(host).context("host is not a valid header value")?,
-            json: HeaderValue::from_static("application/json"),
+            host: host.to_owned(),
             counter: 0,
             client,
             clients: clients.max(1),
-            root: Uri::from_static("/"),
-            tasks: Uri::from_static("/tasks"),
-            sleep: Uri::from_static("/sleep?ms=2"),
-            fibonacci: Uri::from_static("/fibonacci"),
+            hello: fixed("/"),
+            sleep: fixed("/sleep?ms=2"),
+            fibonacci: fixed("/fibonacci"),
+            scratch: Vec::with_capacity(256),
+            path: String::with_capacity(64),
+            body: Vec::with_capacity(64),
         })
     }
 
@@ -367,67 +397,72 @@ impl RequestGen {
         Some(ids[self.rng.below(ids.len() as u64) as usize])
     }
 
-    fn build(&self, method: Method, uri: Uri, body: Option<Bytes>) -> Request<Full<Bytes>> {
-        let has_body = body.is_some();
-        let mut req = Request::new(Full::new(body.unwrap_or_default()));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        let headers = req.headers_mut();
-        headers.insert(HOST, self.host.clone());
-        if has_body {
-            headers.insert(CONTENT_TYPE, self.json.clone());
-        }
-        req
+    /// Serialises a request with a varying path (and body) into `scratch`.
+    fn build(&mut self, method: &str, body: bool) -> &[u8] {
+        let body = body.then_some(self.body.as_slice());
+        write_request(&mut self.scratch, method, &self.path, &self.host, body);
+        &self.scratch
     }
 
-    fn task_uri(id: i64) -> Uri {
-        Uri::try_from(format!("/tasks/{id}")).expect("a path with an integer is a valid URI")
+    fn set_path(&mut self, args: std::fmt::Arguments<'_>) {
+        use std::fmt::Write as _;
+        self.path.clear();
+        self.path
+            .write_fmt(args)
+            .expect("writing to a String cannot fail");
+    }
+
+    fn set_body(&mut self, args: std::fmt::Arguments<'_>) {
+        self.body.clear();
+        self.body
+            .write_fmt(args)
+            .expect("writing to a Vec cannot fail");
     }
 
     /// The next request, or `None` when the workload has run out of ids (delete pool spent,
     /// or nothing was seeded for a workload that needs seeded ids).
-    pub fn next_request(&mut self) -> Option<Planned> {
+    pub fn next_request(&mut self) -> Option<Planned<'_>> {
         let op = self.op();
         self.counter += 1;
         let n = self.counter * self.clients + self.client;
-        let (request, expect_id) = match op {
-            Op::Hello => (self.build(Method::GET, self.root.clone(), None), None),
-            Op::Sleep => (self.build(Method::GET, self.sleep.clone(), None), None),
-            Op::Fibonacci => (self.build(Method::GET, self.fibonacci.clone(), None), None),
+        let expect_id = match op {
+            Op::Hello | Op::Sleep | Op::Fibonacci => None,
             Op::Create => {
-                let body = Bytes::from(format!("{{\"name\":\"task {n}\",\"done\":false}}"));
-                (
-                    self.build(Method::POST, self.tasks.clone(), Some(body)),
-                    None,
-                )
+                self.set_path(format_args!("/tasks"));
+                self.set_body(format_args!("{{\"name\":\"task {n}\",\"done\":false}}"));
+                None
             }
-            Op::Read => {
+            Op::Read | Op::Update => {
                 let id = self.random_id()?;
-                (self.build(Method::GET, Self::task_uri(id), None), Some(id))
-            }
-            Op::Update => {
-                let id = self.random_id()?;
-                let body = Bytes::from(format!("{{\"name\":\"task {n} updated\",\"done\":true}}"));
-                (
-                    self.build(Method::PUT, Self::task_uri(id), Some(body)),
-                    Some(id),
-                )
+                self.set_path(format_args!("/tasks/{id}"));
+                if op == Op::Update {
+                    self.set_body(format_args!(
+                        "{{\"name\":\"task {n} updated\",\"done\":true}}"
+                    ));
+                }
+                Some(id)
             }
             Op::Delete => {
                 let id = self.ids.take_delete()?;
-                (
-                    self.build(Method::DELETE, Self::task_uri(id), None),
-                    Some(id),
-                )
+                self.set_path(format_args!("/tasks/{id}"));
+                Some(id)
             }
             Op::List => {
                 // Offsets keep every page full (20 rows), so each list request does the same work.
                 let seeded = self.ids.ids.len() as u64;
                 let offset = self.rng.below(seeded.saturating_sub(20) + 1);
-                let uri =
-                    Uri::try_from(format!("/tasks?limit=20&offset={offset}")).expect("valid URI");
-                (self.build(Method::GET, uri, None), None)
+                self.set_path(format_args!("/tasks?limit=20&offset={offset}"));
+                None
             }
+        };
+        let request: &[u8] = match op {
+            Op::Hello => &self.hello,
+            Op::Sleep => &self.sleep,
+            Op::Fibonacci => &self.fibonacci,
+            Op::Create => self.build("POST", true),
+            Op::Read | Op::List => self.build("GET", false),
+            Op::Update => self.build("PUT", true),
+            Op::Delete => self.build("DELETE", false),
         };
         Some(Planned {
             op,
@@ -582,6 +617,21 @@ mod tests {
         assert_eq!(ids.deletes_used(), 10);
     }
 
+    /// The request line, the headers (lower-cased names) and the body of a serialised request.
+    fn split(req: &[u8]) -> (String, Vec<(String, String)>, String) {
+        let text = std::str::from_utf8(req).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        let first = lines.next().unwrap().to_owned();
+        let headers = lines
+            .map(|l| {
+                let (k, v) = l.split_once(": ").unwrap();
+                (k.to_ascii_lowercase(), v.to_owned())
+            })
+            .collect();
+        (first, headers, body.to_owned())
+    }
+
     #[test]
     fn requests_have_the_contract_shape() {
         let ids = Arc::new(SeededIds::new((1..=100).collect(), Vec::new()));
@@ -589,13 +639,58 @@ mod tests {
             RequestGen::new(Workload::new(WorkloadKind::List), ids.clone(), "h", 0, 1).unwrap();
         for _ in 0..100 {
             let p = g.next_request().unwrap();
-            let q = p.request.uri().query().unwrap();
-            let offset: u64 = q.strip_prefix("limit=20&offset=").unwrap().parse().unwrap();
-            assert!(offset <= 80);
+            let (first, headers, body) = split(p.request);
+            let q = first
+                .strip_prefix("GET /tasks?limit=20&offset=")
+                .unwrap()
+                .strip_suffix(" HTTP/1.1")
+                .unwrap();
+            assert!(q.parse::<u64>().unwrap() <= 80);
+            assert_eq!(headers, [("host".to_owned(), "h".to_owned())]);
+            assert!(body.is_empty());
         }
-        let mut g = RequestGen::new(Workload::new(WorkloadKind::Create), ids, "h", 0, 1).unwrap();
+        let mut g = RequestGen::new(
+            Workload::new(WorkloadKind::Create),
+            ids.clone(),
+            "h:1",
+            0,
+            1,
+        )
+        .unwrap();
         let p = g.next_request().unwrap();
-        assert_eq!(p.request.method(), Method::POST);
-        assert_eq!(p.request.headers()[CONTENT_TYPE], "application/json");
+        let (first, headers, body) = split(p.request);
+        assert_eq!(first, "POST /tasks HTTP/1.1");
+        let len = body.len().to_string();
+        assert_eq!(
+            headers,
+            [
+                ("host".to_owned(), "h:1".to_owned()),
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("content-length".to_owned(), len),
+            ]
+        );
+        assert_eq!(body, r#"{"name":"task 1","done":false}"#);
+        let mut g =
+            RequestGen::new(Workload::new(WorkloadKind::Update), ids.clone(), "h", 0, 1).unwrap();
+        let p = g.next_request().unwrap();
+        let id = p.expect_id.unwrap();
+        let (first, _, body) = split(p.request);
+        assert_eq!(first, format!("PUT /tasks/{id} HTTP/1.1"));
+        assert_eq!(body, r#"{"name":"task 1 updated","done":true}"#);
+        let mut g = RequestGen::new(Workload::new(WorkloadKind::Hello), ids, "h", 0, 1).unwrap();
+        assert_eq!(
+            g.next_request().unwrap().request,
+            b"GET / HTTP/1.1\r\nhost: h\r\n\r\n"
+        );
+        assert!(
+            RequestGen::new(
+                Workload::new(WorkloadKind::Hello),
+                Arc::default(),
+                "a b",
+                0,
+                1
+            )
+            .is_err()
+        );
     }
 }

@@ -290,3 +290,39 @@ async fn seeding_records_created_ids() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("415"), "{err:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_connections_are_replaced_without_errors() {
+    // Every answer says `connection: close`: each request needs a new connection, none fails.
+    let handler: Handler = Arc::new(|_, _, _| Reply {
+        close: Some(true),
+        ..Reply::new(200, "Hello, World!")
+    });
+    let addr = serve(handler).await;
+    let r = run(&fixed(WorkloadKind::Hello, LoadModel::Closed, 2, 50), addr).await;
+    assert_eq!(
+        (r.requests, r.ok, r.errors.total()),
+        (50, 50, 0),
+        "{:?}",
+        r.errors
+    );
+
+    // The server drops each connection silently right after answering, as an expired
+    // keep-alive timer would; at 20 req/s the client sees the close before its next send.
+    let handler: Handler = Arc::new(|_, _, _| Reply {
+        close: Some(false),
+        ..Reply::new(200, "Hello, World!")
+    });
+    let addr = serve(handler).await;
+    let r = run(
+        &fixed(WorkloadKind::Hello, LoadModel::Open { rate: 20.0 }, 1, 10),
+        addr,
+    )
+    .await;
+    assert_eq!(
+        (r.requests, r.ok, r.errors.total()),
+        (10, 10, 0),
+        "{:?}",
+        r.errors
+    );
+}

@@ -53,7 +53,9 @@ fn report_renders_medians_spreads_flags_and_svg() {
     // (1) ms per operation: axum hello at 1 connection, mean latency 83.3 / 81.0 / 78.7 µs.
     assert!(md.contains("## Milliseconds per operation"));
     assert!(
-        md.contains("| stack | hello c=1 | hello c=10 | create c=1 | create c=10 |"),
+        md.contains(
+            "| stack | hello c=1 | hello c=10 | create c=1 | create c=10 | reliability checks |"
+        ),
         "{md}"
     );
     assert!(md.contains("| axum | 0.081 (0.079–0.083) |"), "{md}");
@@ -70,7 +72,15 @@ fn report_renders_medians_spreads_flags_and_svg() {
         md.contains("| axum² | 10 | 41,000 (40,000–42,000) |"),
         "{md}"
     );
-    assert!(md.contains("| actix | 0.087 (0.084–0.091) | 0.220 (0.217–0.222) | 0.328 (0.318–0.345) | 1.124 (1.105–1.136)¹ |"), "{md}");
+    // The per-stack reliability verdicts from checks.jsonl beside the records.
+    assert!(md.contains("| actix | 0.087 (0.084–0.091) | 0.220 (0.217–0.222) | 0.328 (0.318–0.345) | 1.124 (1.105–1.136)¹ | FAILED: schemathesis |"), "{md}");
+    assert!(md.contains("| axum | 0.081 (0.079–0.083) | 0.244 (0.238–0.250)² | 0.323 (0.312–0.333) | 1.099 (1.075–1.111) | passed |"), "{md}");
+    assert!(
+        md.contains(
+            "| actix | schemathesis | FAILED | `scripts/schemathesis.sh --quick` | 0123456789ab |"
+        ),
+        "{md}"
+    );
     assert!(
         md.contains("| axum² | 10 | 45,556 (44,444–46,667) |"),
         "efficiency table marks it too: {md}"

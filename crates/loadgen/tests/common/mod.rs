@@ -19,6 +19,9 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Hold the answer until this moment (a stall).
     pub delay_until: Option<Instant>,
+    /// Close the connection after this answer: with `connection: close`, or (`Some(false)`)
+    /// silently, as a server whose keep-alive timer ran out would.
+    pub close: Option<bool>,
 }
 
 impl Reply {
@@ -27,6 +30,7 @@ impl Reply {
             status,
             body: body.as_bytes().to_vec(),
             delay_until: None,
+            close: None,
         }
     }
 }
@@ -90,13 +94,18 @@ async fn connection(mut stream: TcpStream, handler: Handler, counter: Arc<Atomic
             tokio::time::sleep_until(t.into()).await;
         }
         let mut out = format!(
-            "HTTP/1.1 {} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
+            "HTTP/1.1 {} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{}\r\n",
             reply.status,
-            reply.body.len()
+            reply.body.len(),
+            if reply.close == Some(true) {
+                "connection: close\r\n"
+            } else {
+                ""
+            }
         )
         .into_bytes();
         out.extend_from_slice(&reply.body);
-        if stream.write_all(&out).await.is_err() {
+        if stream.write_all(&out).await.is_err() || reply.close.is_some() {
             return;
         }
     }

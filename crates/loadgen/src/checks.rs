@@ -1,0 +1,138 @@
+//! Per-stack reliability verdicts (`checks.jsonl`, written by `scripts/reliability.sh` beside
+//! `records.jsonl`): whether each stack passed its conformance, hostile-input, database-fault,
+//! shutdown, OpenAPI and soak tests, and schemathesis. The report shows them next to the speed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// The version of the `checks.jsonl` line format.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One check's verdict for one stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub schema_version: u32,
+    pub stack: String,
+    /// What was run, e.g. `tests` or `schemathesis`.
+    pub check: String,
+    pub passed: bool,
+    /// The command that produced the verdict.
+    pub command: String,
+    pub commit: String,
+    pub date: String,
+}
+
+/// Verdicts by stack, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks(BTreeMap<String, Vec<Verdict>>);
+
+impl Checks {
+    /// Reads `checks.jsonl`; a missing file means no checks were run.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        let mut checks = Self::default();
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let verdict: Verdict = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not a check verdict", path.display(), n + 1))?;
+            anyhow::ensure!(
+                verdict.schema_version == SCHEMA_VERSION,
+                "{}:{}: schema version {} (expected {SCHEMA_VERSION})",
+                path.display(),
+                n + 1,
+                verdict.schema_version
+            );
+            checks
+                .0
+                .entry(verdict.stack.clone())
+                .or_default()
+                .push(verdict);
+        }
+        Ok(checks)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The cell for `stack`: `passed`, `FAILED: <checks>` or `not run`.
+    pub fn summary(&self, stack: &str) -> String {
+        match self.0.get(stack) {
+            None => "not run".to_owned(),
+            Some(verdicts) => {
+                let failed: Vec<&str> = verdicts
+                    .iter()
+                    .filter(|v| !v.passed)
+                    .map(|v| v.check.as_str())
+                    .collect();
+                if failed.is_empty() {
+                    "passed".to_owned()
+                } else {
+                    format!("FAILED: {}", failed.join(", "))
+                }
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<Verdict>)> {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(stack: &str, check: &str, passed: bool) -> String {
+        serde_json::to_string(&Verdict {
+            schema_version: SCHEMA_VERSION,
+            stack: stack.into(),
+            check: check.into(),
+            passed,
+            command: "cmd".into(),
+            commit: "abc".into(),
+            date: "2026-11-23T00:00:00Z".into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn summarises_per_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checks.jsonl");
+        let text = [
+            line("a", "tests", true),
+            line("a", "schemathesis", true),
+            line("b", "tests", false),
+            line("b", "schemathesis", true),
+        ];
+        std::fs::write(&path, text.join("\n")).unwrap();
+        let checks = Checks::read(&path).unwrap();
+        assert_eq!(checks.summary("a"), "passed");
+        assert_eq!(checks.summary("b"), "FAILED: tests");
+        assert_eq!(checks.summary("c"), "not run");
+    }
+
+    #[test]
+    fn a_missing_file_is_no_checks_and_a_bad_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            Checks::read(&dir.path().join("none.jsonl"))
+                .unwrap()
+                .is_empty()
+        );
+        let bad = dir.path().join("bad.jsonl");
+        std::fs::write(&bad, "{\"stack\":1}").unwrap();
+        assert!(Checks::read(&bad).is_err());
+    }
+}

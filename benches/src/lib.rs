@@ -5,12 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The stacks: (package and binary name, stack name).
-pub const STACKS: [(&str, &str); 4] = [
-    ("server-axum", "axum-sqlx"),
-    ("server-axum-diesel", "axum-diesel"),
-    ("server-rocket", "rocket-diesel"),
-    ("server-actix", "actix-sqlx"),
-];
+pub use conformance::STACKS;
 
 /// The workspace's `target/` folder (honours `CARGO_TARGET_DIR`).
 fn target_dir() -> PathBuf {

@@ -414,7 +414,7 @@ fn shutdown_under_load(binary: &str) {
 }
 
 macro_rules! stacks {
-    ($($module:ident: $binary:literal;)*) => {$(
+    ($($module:ident: $binary:literal as $stack:literal;)*) => {$(
         mod $module {
             #[test]
             fn database_restarts_postgres() {
@@ -434,9 +434,4 @@ macro_rules! stacks {
     )*};
 }
 
-stacks! {
-    axum_sqlx: "server-axum";
-    axum_diesel: "server-axum-diesel";
-    rocket_diesel: "server-rocket";
-    actix_sqlx: "server-actix";
-}
+conformance::for_each_stack!(stacks);

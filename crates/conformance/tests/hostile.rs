@@ -422,6 +422,13 @@ const SLOW_CLIENT_BOUND: Duration = Duration::from_secs(shared::HEADER_READ_TIME
 /// there, so that it fails, and this list gets shorter, once the framework can do it.
 const NO_HEADER_READ_TIMEOUT: &[&str] = &["server-rocket"];
 
+/// Whether `binary` is exempt from a check through a known-limitation `list`. With
+/// `CONFORMANCE_STRICT` set there are no exemptions: `scripts/reliability.sh` records that verdict
+/// separately, so the results tables show the limitation.
+fn exempt(list: &[&str], binary: &str) -> bool {
+    std::env::var_os("CONFORMANCE_STRICT").is_none() && list.contains(&binary)
+}
+
 /// Slowloris: three clients trickle header lines (one every 500 ms) and never end them. Each
 /// connection is closed (or refused with a 4xx) within [`SLOW_CLIENT_BOUND`]; meanwhile other
 /// clients are answered within a second.
@@ -502,7 +509,7 @@ fn slow_headers(binary: &str) {
         "{binary}: other clients waited up to {worst:?} during the slow clients"
     );
     for result in results {
-        if NO_HEADER_READ_TIMEOUT.contains(&binary) {
+        if exempt(NO_HEADER_READ_TIMEOUT, binary) {
             assert!(
                 result.is_err(),
                 "{binary} now drops slow clients ({result:?}): remove it from NO_HEADER_READ_TIMEOUT"
@@ -610,7 +617,7 @@ fn idle_connections(binary: &str) {
 }
 
 macro_rules! stacks {
-    ($($module:ident: $binary:literal;)*) => {$(
+    ($($module:ident: $binary:literal as $stack:literal;)*) => {$(
         mod $module {
             #[test]
             fn hostile_requests() {
@@ -630,9 +637,4 @@ macro_rules! stacks {
     )*};
 }
 
-stacks! {
-    axum_sqlx: "server-axum";
-    axum_diesel: "server-axum-diesel";
-    rocket_diesel: "server-rocket";
-    actix_sqlx: "server-actix";
-}
+conformance::for_each_stack!(stacks);

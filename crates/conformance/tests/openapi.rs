@@ -568,7 +568,7 @@ fn trailing_slashes(binary: &str) {
 }
 
 macro_rules! stacks {
-    ($($module:ident: $binary:literal;)*) => {$(
+    ($($module:ident: $binary:literal as $stack:literal;)*) => {$(
         mod $module {
             #[test]
             fn matches_the_document_sqlite() {
@@ -588,9 +588,4 @@ macro_rules! stacks {
     )*};
 }
 
-stacks! {
-    axum_sqlx: "server-axum";
-    axum_diesel: "server-axum-diesel";
-    rocket_diesel: "server-rocket";
-    actix_sqlx: "server-actix";
-}
+conformance::for_each_stack!(stacks);

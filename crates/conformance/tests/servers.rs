@@ -1,6 +1,6 @@
 //! Runs the conformance suite against every server on SQLite and on PostgreSQL, each on a fresh
 //! database and a free port, plus start-up failures, shutdown and concurrent SQLite writers.
-//! Adding a stack is one line in `stacks!` below.
+//! Adding a stack is one line in `conformance::for_each_stack!` (src/lib.rs).
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -224,9 +224,4 @@ macro_rules! stacks {
     )*};
 }
 
-stacks! {
-    axum_sqlx: "server-axum" as "axum-sqlx";
-    axum_diesel: "server-axum-diesel" as "axum-diesel";
-    rocket_diesel: "server-rocket" as "rocket-diesel";
-    actix_sqlx: "server-actix" as "actix-sqlx";
-}
+conformance::for_each_stack!(stacks);

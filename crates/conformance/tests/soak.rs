@@ -38,9 +38,4 @@ macro_rules! stacks {
     )*};
 }
 
-stacks! {
-    axum_sqlx: "server-axum" as "axum-sqlx";
-    axum_diesel: "server-axum-diesel" as "axum-diesel";
-    rocket_diesel: "server-rocket" as "rocket-diesel";
-    actix_sqlx: "server-actix" as "actix-sqlx";
-}
+conformance::for_each_stack!(stacks);

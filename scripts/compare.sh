@@ -50,7 +50,7 @@ echo "$(date -u +%Y-%m-%dT%H:%M:%SZ)  scripts/compare.sh $*" >>"$out/command.txt
 
 stacks=(server-axum server-axum-diesel server-rocket server-actix)
 cargo build --profile bench-release $(printf -- '-p %s ' "${stacks[@]}") -p loadgen
-bin=target/bench-release
+bin=${CARGO_TARGET_DIR:-target}/bench-release
 
 if [ -z "${PG_ADMIN_URL:-}" ]; then
     pg_find_bindir

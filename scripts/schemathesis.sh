@@ -25,7 +25,8 @@ if [ "${1:-}" = "--quick" ]; then EXAMPLES=${SCHEMATHESIS_EXAMPLES:-15}; shift; 
 STACKS=${SCHEMATHESIS_STACKS:-axum-sqlx axum-diesel rocket-diesel actix-sqlx}
 DBS=${SCHEMATHESIS_DBS:-sqlite postgres}
 
-WORK="$ROOT/target/schemathesis"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+WORK="$TARGET/schemathesis"
 VENV="$WORK/venv"
 ST="$VENV/bin/schemathesis"
 if ! "$ST" --version 2>/dev/null | grep -q "version $VERSION\$"; then
@@ -74,18 +75,19 @@ for stack in $STACKS; do
             args+=(--exclude-checks unsupported_method)
         fi
         t0=$SECONDS
-        if "$ROOT/target/debug/serve-one" "$stack" "$db" -- "$ST" "${args[@]}" >"$log" 2>&1; then
+        if "$TARGET/debug/serve-one" "$stack" "$db" -- "$ST" "${args[@]}" >"$log" 2>&1; then
             verdict=ok
         else
             verdict=FAILED
             failed+=("$stack/$db")
         fi
         tested=$(sed -n 's/^ *Tested: *//p' "$log" | tail -1)
-        cases=$(grep -E '^ *[0-9]+ generated' "$log" | tail -1 | sed 's/^ *//')
+        cases=$(grep -E '^ *[0-9]+ generated' "$log" | tail -1 | sed 's/^ *//' || true)
         printf '%-14s %-9s %-6s operations tested: %-3s test cases: %s (%ss)\n' \
             "$stack" "$db" "$verdict" "${tested:-?}" "${cases:-?}" "$((SECONDS - t0))"
         if [ "$verdict" = FAILED ]; then
-            sed -n '/^=* \(FAILURES\|ERRORS\) =*$/,$p' "$log" | head -200
+            sed -n '/^=* \(FAILURES\|ERRORS\) =*$/,$p' "$log" | head -200 || true
+            tail -20 "$log"
             echo "(full log: $log)"
         fi
     done

@@ -22,4 +22,4 @@ fi
 cargo build --workspace --bins
 # 256 client threads, each with a socket, plus the server's: make sure descriptors suffice.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-exec target/debug/soak "$@"
+exec "${CARGO_TARGET_DIR:-target}/debug/soak" "$@"

@@ -47,6 +47,7 @@ fi
 out=${out:-results/$(date -u +%Y-%m-%d)-$(hostname)$suffix}
 mkdir -p "$out"
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ)  scripts/compare.sh $*" >>"$out/command.txt"
+scripts/lib/machine.sh >"$out/machine.txt"
 
 stacks=(server-axum server-axum-diesel server-rocket server-actix)
 cargo build --profile bench-release $(printf -- '-p %s ' "${stacks[@]}") -p loadgen

@@ -8,4 +8,5 @@ echo "memory: $(free -h | awk '/^Mem:/ {print $2}')"
 echo "kernel: $(uname -sr)"
 echo "os: $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
 echo "rustc: $(rustc --version)"
-echo "postgresql: $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 | xargs -I{} {}/postgres --version)"
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+echo "postgresql: $("${pg_bin:-/nonexistent}/postgres" --version 2>/dev/null || echo unknown)"

@@ -99,3 +99,53 @@ task_store!(
     sql::SQLITE.migrate
 );
 task_store!(PgConnection, DbKind::Postgres, "", sql::POSTGRES.migrate);
+
+/// The [`Store`](crate::Store) methods (all but `close`) of a diesel pool enum `$pools` with
+/// variants `Sqlite(pool)` and `Postgres(pool)`, given `$run(pool, op)`: an async fn that runs the
+/// blocking `op` on a pooled connection off the async workers. Invoke inside `impl Store for ...`,
+/// so each diesel server writes only its pool and its way of running blocking calls.
+#[macro_export]
+macro_rules! diesel_store_methods {
+    ($pools:ident, $run:path) => {
+        fn kind(&self) -> $crate::DbKind {
+            match self {
+                $pools::Sqlite(_) => $crate::DbKind::Sqlite,
+                $pools::Postgres(_) => $crate::DbKind::Postgres,
+            }
+        }
+
+        async fn ping(&self) -> Result<(), $crate::ApiError> {
+            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::ping(conn))
+        }
+
+        async fn create(&self, task: $crate::NewTask) -> Result<$crate::Task, $crate::ApiError> {
+            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::create(conn, &task))
+        }
+
+        async fn get(&self, id: i64) -> Result<$crate::Task, $crate::ApiError> {
+            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::get(conn, id))
+        }
+
+        async fn update(&self, id: i64, task: $crate::TaskUpdate) -> Result<$crate::Task, $crate::ApiError> {
+            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::update(conn, id, &task))
+        }
+
+        async fn delete(&self, id: i64) -> Result<(), $crate::ApiError> {
+            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::delete(conn, id))
+        }
+
+        async fn list(
+            &self,
+            query: $crate::input::ListQuery,
+        ) -> Result<Vec<$crate::Task>, $crate::ApiError> {
+            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::list(conn, query))
+        }
+    };
+    // The same blocking operation on whichever pool `$store` is.
+    (@on $pools:ident, $run:path, $store:expr, |$conn:ident| $op:expr) => {
+        match $store {
+            $pools::Sqlite(pool) => $run(pool, move |$conn| $op).await,
+            $pools::Postgres(pool) => $run(pool, move |$conn| $op).await,
+        }
+    };
+}

@@ -9,8 +9,7 @@ use deadpool_diesel::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use shared::config::Database;
 use shared::diesel_store::TaskStore;
-use shared::input::ListQuery;
-use shared::{ApiError, DbKind, NewTask, Store, Task, TaskUpdate};
+use shared::{ApiError, Store};
 
 /// A deadpool of diesel connections to SQLite or PostgreSQL.
 #[derive(Clone)]
@@ -97,47 +96,8 @@ where
         .map_err(|err| ApiError::internal(&err))?
 }
 
-/// Runs the same blocking operation on whichever pool this is.
-macro_rules! on_pool {
-    ($store:expr, |$conn:ident| $op:expr) => {
-        match $store {
-            DeadpoolDiesel::Sqlite(pool) => interact(pool, move |$conn| $op).await,
-            DeadpoolDiesel::Postgres(pool) => interact(pool, move |$conn| $op).await,
-        }
-    };
-}
-
 impl Store for DeadpoolDiesel {
-    fn kind(&self) -> DbKind {
-        match self {
-            Self::Sqlite(_) => DbKind::Sqlite,
-            Self::Postgres(_) => DbKind::Postgres,
-        }
-    }
-
-    async fn ping(&self) -> Result<(), ApiError> {
-        on_pool!(self, |conn| conn.ping())
-    }
-
-    async fn create(&self, task: NewTask) -> Result<Task, ApiError> {
-        on_pool!(self, |conn| conn.create(&task))
-    }
-
-    async fn get(&self, id: i64) -> Result<Task, ApiError> {
-        on_pool!(self, |conn| conn.get(id))
-    }
-
-    async fn update(&self, id: i64, task: TaskUpdate) -> Result<Task, ApiError> {
-        on_pool!(self, |conn| conn.update(id, &task))
-    }
-
-    async fn delete(&self, id: i64) -> Result<(), ApiError> {
-        on_pool!(self, |conn| conn.delete(id))
-    }
-
-    async fn list(&self, query: ListQuery) -> Result<Vec<Task>, ApiError> {
-        on_pool!(self, |conn| conn.list(query))
-    }
+    shared::diesel_store_methods!(DeadpoolDiesel, interact);
 
     async fn close(&self) {
         match self {

@@ -9,8 +9,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection}
 use diesel::{Connection, PgConnection, SqliteConnection};
 use shared::config::Database;
 use shared::diesel_store::TaskStore;
-use shared::input::ListQuery;
-use shared::{ApiError, DbKind, NewTask, Store, Task, TaskUpdate};
+use shared::{ApiError, Store};
 
 /// An r2d2 pool of diesel connections to SQLite or PostgreSQL.
 #[derive(Clone)]
@@ -74,47 +73,8 @@ where
     .map_err(|err| ApiError::internal(&err))?
 }
 
-/// Runs the same blocking operation on whichever pool this is.
-macro_rules! on_pool {
-    ($store:expr, |$conn:ident| $op:expr) => {
-        match $store {
-            R2d2Diesel::Sqlite(pool) => run(pool, move |$conn| $op).await,
-            R2d2Diesel::Postgres(pool) => run(pool, move |$conn| $op).await,
-        }
-    };
-}
-
 impl Store for R2d2Diesel {
-    fn kind(&self) -> DbKind {
-        match self {
-            Self::Sqlite(_) => DbKind::Sqlite,
-            Self::Postgres(_) => DbKind::Postgres,
-        }
-    }
-
-    async fn ping(&self) -> Result<(), ApiError> {
-        on_pool!(self, |conn| TaskStore::ping(conn))
-    }
-
-    async fn create(&self, task: NewTask) -> Result<Task, ApiError> {
-        on_pool!(self, |conn| conn.create(&task))
-    }
-
-    async fn get(&self, id: i64) -> Result<Task, ApiError> {
-        on_pool!(self, |conn| conn.get(id))
-    }
-
-    async fn update(&self, id: i64, task: TaskUpdate) -> Result<Task, ApiError> {
-        on_pool!(self, |conn| conn.update(id, &task))
-    }
-
-    async fn delete(&self, id: i64) -> Result<(), ApiError> {
-        on_pool!(self, |conn| conn.delete(id))
-    }
-
-    async fn list(&self, query: ListQuery) -> Result<Vec<Task>, ApiError> {
-        on_pool!(self, |conn| conn.list(query))
-    }
+    shared::diesel_store_methods!(R2d2Diesel, run);
 
     /// r2d2 closes its connections when the last handle to the pool is dropped.
     async fn close(&self) {}

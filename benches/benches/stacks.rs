@@ -5,14 +5,15 @@
 
 use std::time::Duration;
 
-use conformance::keepalive::Connection;
-use conformance::server::{Db, Server};
 use criterion::{BatchSize, Criterion};
+use harness::DbKind;
+use harness::client::KeepAlive;
+use harness::server::ServerSpec;
 
 /// Tasks created before measuring, so reads, updates and lists hit a populated table.
 const SEEDED: i64 = 1000;
 
-fn ok(connection: &mut Connection, method: &str, path: &str, body: Option<&[u8]>, status: u16) {
+fn ok(connection: &mut KeepAlive, method: &str, path: &str, body: Option<&[u8]>, status: u16) {
     let response = connection
         .send(method, path, body)
         .expect("the server answers");
@@ -25,8 +26,10 @@ fn ok(connection: &mut Connection, method: &str, path: &str, body: Option<&[u8]>
 }
 
 fn bench_stack(c: &mut Criterion, binary: &std::path::Path, stack: &str) {
-    let server = Server::start_at(binary, Db::Sqlite, &[]);
-    let mut conn = Connection::new(server.addr(), Duration::from_secs(10));
+    let server = ServerSpec::new(binary)
+        .start(DbKind::Sqlite, None)
+        .unwrap_or_else(|err| panic!("{stack}: {err:#}"));
+    let mut conn = KeepAlive::new(server.addr(), Duration::from_secs(10));
     for i in 0..SEEDED {
         ok(
             &mut conn,
@@ -71,7 +74,7 @@ fn bench_stack(c: &mut Criterion, binary: &std::path::Path, stack: &str) {
         b.iter(|| ok(&mut conn, "POST", "/tasks", Some(br#"{"name":"new"}"#), 201))
     });
     // Each delete needs a task of its own: created in the (unmeasured) set-up.
-    let mut setup = Connection::new(server.addr(), Duration::from_secs(10));
+    let mut setup = KeepAlive::new(server.addr(), Duration::from_secs(10));
     group.bench_function("delete", |b| {
         b.iter_batched(
             || {
@@ -85,8 +88,14 @@ fn bench_stack(c: &mut Criterion, binary: &std::path::Path, stack: &str) {
         )
     });
     group.finish();
-    let status = server.stop();
-    assert!(status.success(), "{stack} did not shut down cleanly");
+    let stopped = server
+        .stop(Duration::from_secs(10))
+        .unwrap_or_else(|err| panic!("{stack}: {err:#}"));
+    assert!(
+        stopped.clean(),
+        "{stack} did not shut down cleanly: {}",
+        stopped.describe()
+    );
 }
 
 fn main() {
@@ -97,8 +106,8 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .sample_size(30)
         .configure_from_args();
-    for (binary, (_, stack)) in binaries.iter().zip(benches::STACKS) {
-        bench_stack(&mut c, binary, stack);
+    for (stack, binary) in &binaries {
+        bench_stack(&mut c, binary, stack.name);
     }
     c.final_summary();
 }

@@ -1,5 +1,5 @@
 //! Configuration shared by every server: `DATABASE_URL`, `BIND`, `WORKERS`, `POOL_SIZE`, each
-//! settable as an environment variable or a flag (the flag wins), plus the start-up line.
+//! settable as an environment variable or a flag (the flag wins), and the start-up line.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -27,18 +27,43 @@ struct Args {
     pool_size: Option<NonZeroU32>,
 }
 
-/// Which database a server talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which database a server talks to; in records and on command lines, `sqlite` or `postgres`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum DbKind {
     Sqlite,
     Postgres,
 }
 
 impl DbKind {
+    pub const ALL: [Self; 2] = [Self::Sqlite, Self::Postgres];
+
     pub const fn name(self) -> &'static str {
         match self {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for DbKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DbKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            _ => Err(format!(
+                "unknown database {s:?} (expected sqlite or postgres)"
+            )),
         }
     }
 }
@@ -185,56 +210,6 @@ pub fn default_pool_size(workers: usize) -> u32 {
     u32::try_from(workers.saturating_mul(2))
         .unwrap_or(u32::MAX)
         .max(1)
-}
-
-/// Prints one clear line on stderr and returns the failing exit code.
-pub fn fail(stack: &str, message: &str) -> std::process::ExitCode {
-    // Drivers' messages can span lines (libpq's hints); the contract wants one.
-    let one_line: Vec<&str> = message.split_whitespace().collect();
-    eprintln!("{stack}: error: {}", one_line.join(" "));
-    std::process::ExitCode::FAILURE
-}
-
-/// Installs SIGTERM and SIGINT handlers now (call it before printing the start-up line, so a
-/// signal sent right after that line is never lost) and resolves on the first of them.
-/// Must be called inside a tokio runtime.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
-    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler can be installed");
-    async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
-}
-
-/// Raises the soft limit on open files to the hard limit, as servers commonly do at start-up:
-/// the usual soft default (1,024) caps a server at about a thousand connections, while the hard
-/// limit is meant for exactly this. Best effort: on failure the server runs with what it has.
-pub fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => {
-            if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-                tracing::debug!("cannot raise the open-file limit from {soft} to {hard}: {err}");
-            }
-        }
-        Ok(_) => {}
-        Err(err) => tracing::debug!("cannot read the open-file limit: {err}"),
-    }
-}
-
-/// Logs go to stderr; nothing per request unless `RUST_LOG` asks for it (default: our warnings,
-/// and none of Rocket's own launch and routing chatter).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rocket=off"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 #[cfg(test)]

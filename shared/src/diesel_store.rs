@@ -1,5 +1,9 @@
 //! The diesel servers' database layer: blocking operations on one connection, written once for
-//! both databases. Callers run them off the async workers, as their framework documents.
+//! both databases ([`TaskStore`]), and the [`Store`] over them ([`DieselStore`]), generic over
+//! how a server pools connections and runs blocking calls off its async workers
+//! ([`BlockingPool`]), as its framework documents.
+
+use std::future::Future;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -9,11 +13,11 @@ use crate::error::ApiError;
 use crate::input::ListQuery;
 use crate::schema::tasks;
 use crate::sql;
+use crate::store::Store;
 use crate::task::{NewTask, Task, TaskUpdate};
 
 /// The task operations, one SQL statement each, on a blocking diesel connection.
 pub trait TaskStore {
-    const KIND: DbKind;
     /// Per-connection set-up (SQLite's pragmas), run when the pool opens the connection.
     fn prepare(&mut self) -> QueryResult<()>;
     fn migrate(&mut self) -> QueryResult<()>;
@@ -28,10 +32,8 @@ pub trait TaskStore {
 /// The same diesel code for each connection type: diesel's DSL is generic, but spelling out its
 /// trait bounds for a generic function costs more than stamping it out twice.
 macro_rules! task_store {
-    ($conn:ty, $kind:expr, $prepare:expr, $migration:expr) => {
+    ($conn:ty, $prepare:expr, $migration:expr) => {
         impl TaskStore for $conn {
-            const KIND: DbKind = $kind;
-
             fn prepare(&mut self) -> QueryResult<()> {
                 match $prepare {
                     "" => Ok(()),
@@ -92,60 +94,88 @@ macro_rules! task_store {
     };
 }
 
-task_store!(
-    SqliteConnection,
-    DbKind::Sqlite,
-    sql::SQLITE_PRAGMAS,
-    sql::SQLITE.migrate
-);
-task_store!(PgConnection, DbKind::Postgres, "", sql::POSTGRES.migrate);
+task_store!(SqliteConnection, sql::SQLITE_PRAGMAS, sql::SQLITE.migrate);
+task_store!(PgConnection, "", sql::POSTGRES.migrate);
 
-/// The [`Store`](crate::Store) methods (all but `close`) of a diesel pool enum `$pools` with
-/// variants `Sqlite(pool)` and `Postgres(pool)`, given `$run(pool, op)`: an async fn that runs the
-/// blocking `op` on a pooled connection off the async workers. Invoke inside `impl Store for ...`,
-/// so each diesel server writes only its pool and its way of running blocking calls.
-#[macro_export]
-macro_rules! diesel_store_methods {
-    ($pools:ident, $run:path) => {
-        fn kind(&self) -> $crate::DbKind {
-            match self {
-                $pools::Sqlite(_) => $crate::DbKind::Sqlite,
-                $pools::Postgres(_) => $crate::DbKind::Postgres,
-            }
-        }
+/// A pool of blocking diesel connections of type `C`, and the server's way of running a
+/// blocking call on one of them off its async workers (deadpool's `interact`, or r2d2 under
+/// `spawn_blocking`).
+pub trait BlockingPool<C>: Clone + Send + Sync + 'static {
+    /// Takes a connection (503 when none comes within the pool timeout) and runs `op` on it on
+    /// a blocking thread.
+    fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut C) -> Result<T, ApiError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, ApiError>> + Send;
 
-        async fn ping(&self) -> Result<(), $crate::ApiError> {
-            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::ping(conn))
-        }
+    /// Closes the pool at shutdown (nothing, for pools that close when dropped).
+    fn close(&self) {}
+}
 
-        async fn create(&self, task: $crate::NewTask) -> Result<$crate::Task, $crate::ApiError> {
-            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::create(conn, &task))
-        }
+/// The [`Store`] of a diesel server: a pool of SQLite or of PostgreSQL connections.
+#[derive(Debug, Clone)]
+pub enum DieselStore<S, P> {
+    Sqlite(S),
+    Postgres(P),
+}
 
-        async fn get(&self, id: i64) -> Result<$crate::Task, $crate::ApiError> {
-            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::get(conn, id))
+impl<S, P> DieselStore<S, P>
+where
+    S: BlockingPool<SqliteConnection>,
+    P: BlockingPool<PgConnection>,
+{
+    /// Runs the blocking `op` on a connection of whichever database this is.
+    async fn on<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut dyn TaskStore) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        match self {
+            Self::Sqlite(pool) => pool.run(move |conn| op(conn)).await,
+            Self::Postgres(pool) => pool.run(move |conn| op(conn)).await,
         }
+    }
+}
 
-        async fn update(&self, id: i64, task: $crate::TaskUpdate) -> Result<$crate::Task, $crate::ApiError> {
-            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::update(conn, id, &task))
+impl<S, P> Store for DieselStore<S, P>
+where
+    S: BlockingPool<SqliteConnection>,
+    P: BlockingPool<PgConnection>,
+{
+    fn kind(&self) -> DbKind {
+        match self {
+            Self::Sqlite(_) => DbKind::Sqlite,
+            Self::Postgres(_) => DbKind::Postgres,
         }
+    }
 
-        async fn delete(&self, id: i64) -> Result<(), $crate::ApiError> {
-            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::delete(conn, id))
-        }
+    async fn ping(&self) -> Result<(), ApiError> {
+        self.on(|conn| conn.ping()).await
+    }
 
-        async fn list(
-            &self,
-            query: $crate::input::ListQuery,
-        ) -> Result<Vec<$crate::Task>, $crate::ApiError> {
-            $crate::diesel_store_methods!(@on $pools, $run, self, |conn| $crate::diesel_store::TaskStore::list(conn, query))
+    async fn create(&self, task: NewTask) -> Result<Task, ApiError> {
+        self.on(move |conn| conn.create(&task)).await
+    }
+
+    async fn get(&self, id: i64) -> Result<Task, ApiError> {
+        self.on(move |conn| conn.get(id)).await
+    }
+
+    async fn update(&self, id: i64, task: TaskUpdate) -> Result<Task, ApiError> {
+        self.on(move |conn| conn.update(id, &task)).await
+    }
+
+    async fn delete(&self, id: i64) -> Result<(), ApiError> {
+        self.on(move |conn| conn.delete(id)).await
+    }
+
+    async fn list(&self, query: ListQuery) -> Result<Vec<Task>, ApiError> {
+        self.on(move |conn| conn.list(query)).await
+    }
+
+    async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close(),
+            Self::Postgres(pool) => pool.close(),
         }
-    };
-    // The same blocking operation on whichever pool `$store` is.
-    (@on $pools:ident, $run:path, $store:expr, |$conn:ident| $op:expr) => {
-        match $store {
-            $pools::Sqlite(pool) => $run(pool, move |$conn| $op).await,
-            $pools::Postgres(pool) => $run(pool, move |$conn| $op).await,
-        }
-    };
+    }
 }

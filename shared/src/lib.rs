@@ -1,10 +1,12 @@
 //! The one schema/model crate shared by every server: task types, input validation, the error
-//! kinds with their status codes and JSON body, configuration, SQL, migrations and the database
-//! stores behind the `sqlx` and `diesel` features. It knows no web framework.
+//! kinds with their status codes and JSON body, configuration, how a server process starts and
+//! stops, SQL, migrations and the database stores behind the `sqlx` and `diesel` features. It
+//! knows no web framework.
 
 pub mod config;
 pub mod error;
 pub mod input;
+pub mod process;
 pub mod sql;
 pub mod store;
 pub mod task;

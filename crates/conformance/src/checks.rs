@@ -7,15 +7,13 @@ use std::net::SocketAddr;
 use shared::input::{self, ListQuery};
 use shared::{ApiError, ErrorKind, allow};
 
-use crate::http::{Request, Response};
+use harness::DbKind;
+use harness::client::{Request, Response};
 
-/// Runs every check against the server at `addr`, whose database is `db` (`sqlite` or
-/// `postgres`), and returns the failures, each one line naming the check.
-pub fn run(addr: SocketAddr, db: &str) -> Vec<String> {
-    let ctx = Ctx {
-        addr,
-        db: db.to_owned(),
-    };
+/// Runs every check against the server at `addr`, whose database is `db`, and returns the
+/// failures, each one line naming the check.
+pub fn run(addr: SocketAddr, db: DbKind) -> Vec<String> {
+    let ctx = Ctx { addr, db };
     let checks: &[(&str, Check)] = &[
         ("hello", hello),
         ("health", health),
@@ -54,7 +52,7 @@ type Check = fn(&Ctx) -> Outcome;
 
 struct Ctx {
     addr: SocketAddr,
-    db: String,
+    db: DbKind,
 }
 
 impl Ctx {
@@ -73,13 +71,7 @@ impl Ctx {
         body: Option<&str>,
     ) -> Result<Response, String> {
         let response = self.send(request)?;
-        let what = || {
-            format!(
-                "{} {}",
-                String::from_utf8_lossy(&request.to_bytes()[..request_line_len(request)]),
-                response.text()
-            )
-        };
+        let what = || format!("{} {}", request.line(), response.text());
         if response.status != status {
             return Err(format!(
                 "expected {status}, got {} for {}",
@@ -112,14 +104,6 @@ impl Ctx {
             .ok_or("created task has no integer id")?;
         Ok((id, response.text()))
     }
-}
-
-fn request_line_len(request: &Request) -> usize {
-    request
-        .to_bytes()
-        .iter()
-        .position(|&b| b == b'\r')
-        .unwrap_or(0)
 }
 
 /// The contract's error: `content-type: application/json` and exactly `{"error":"<sentence>"}`.
@@ -532,9 +516,9 @@ fn body_limit(ctx: &Ctx) -> Outcome {
         raw
     };
     let small =
-        crate::http::send_raw(ctx.addr, &chunked(1000), false).map_err(|e| e.to_string())?;
-    let large =
-        crate::http::send_raw(ctx.addr, &chunked(65 * 1024), false).map_err(|e| e.to_string())?;
+        harness::client::send_raw(ctx.addr, &chunked(1000), false).map_err(|e| e.to_string())?;
+    let large = harness::client::send_raw(ctx.addr, &chunked(65 * 1024), false)
+        .map_err(|e| e.to_string())?;
     if small.status != 201 || large.status != 413 {
         return Err(format!(
             "chunked bodies: 1000 bytes gave {}, 65 KiB gave {}",

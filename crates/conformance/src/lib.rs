@@ -1,35 +1,134 @@
-//! The black-box conformance suite: given a running server's address, it checks every row of
-//! `api-contract.md` over real sockets, byte for byte where the contract says so. The harness
-//! in [`server`] starts any of the servers on a fresh database and a free port, so the suite runs
-//! against every stack and database alike (see `tests/`).
+//! The black-box conformance suite ([`checks`]): given a running server's address, it checks
+//! every row of the API contract over real sockets, byte for byte where the contract says so.
+//! `tests/` runs it, and the reliability tests, against every stack of the registry
+//! ([`harness::STACKS`]) on SQLite and PostgreSQL; this file holds what those tests share:
+//! starting a stack's test build on a fresh database, stopping it, and start-up failures.
 
 pub mod checks;
-pub mod http;
-pub mod keepalive;
-pub mod pg;
-pub mod server;
-pub mod soak;
 
-/// Every stack as (binary, stack name), in the order tests and benchmarks run them. Keep in step
-/// with [`for_each_stack!`].
-pub const STACKS: [(&str, &str); 4] = [
-    ("server-axum", "axum-sqlx"),
-    ("server-axum-diesel", "axum-diesel"),
-    ("server-rocket", "rocket-diesel"),
-    ("server-actix", "actix-sqlx"),
-];
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
 
-/// Calls the test-generating macro `$tests` with every stack, one `module: "binary" as "stack";`
-/// line each, so each test file runs against all of them. Adding a stack is one line here (and
-/// one in [`STACKS`]).
-#[macro_export]
-macro_rules! for_each_stack {
-    ($tests:ident) => {
-        $tests! {
-            axum_sqlx: "server-axum" as "axum-sqlx";
-            axum_diesel: "server-axum-diesel" as "axum-diesel";
-            rocket_diesel: "server-rocket" as "rocket-diesel";
-            actix_sqlx: "server-actix" as "actix-sqlx";
+use harness::server::{Server, ServerSpec};
+use harness::{DbKind, Stack};
+
+/// How long a stopped server may take to exit: the contract's 5 s grace, with room to spare.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The stack's server binary of the tests' own profile (`target/debug/server-...`).
+pub fn binary(stack: &Stack) -> PathBuf {
+    harness::cargo::sibling_binary(stack.package).unwrap_or_else(|err| panic!("{err:#}"))
+}
+
+/// Starts `stack` on a fresh `db` (PostgreSQL: in the cluster of `TEST_DATABASE_URL`), port 0,
+/// two workers, with `args` after the standard flags.
+pub fn start_with(stack: &Stack, db: DbKind, args: &[&str]) -> Server {
+    let admin = match db {
+        DbKind::Sqlite => None,
+        DbKind::Postgres => {
+            Some(harness::db::test_admin_url().unwrap_or_else(|err| panic!("{err:#}")))
         }
     };
+    ServerSpec::new(binary(stack))
+        .args(args.iter().copied())
+        .start(db, admin.as_deref())
+        .unwrap_or_else(|err| panic!("{} on {db}: {err:#}", stack.name))
+}
+
+/// Starts `stack` on a fresh `db`, port 0, two workers.
+pub fn start(stack: &Stack, db: DbKind) -> Server {
+    start_with(stack, db, &[])
+}
+
+/// Starts `stack` on the database at `url`, which the caller owns.
+pub fn start_on(stack: &Stack, url: &str) -> Server {
+    ServerSpec::new(binary(stack))
+        .start_on(url)
+        .unwrap_or_else(|err| panic!("{}: {err:#}", stack.name))
+}
+
+/// Sends SIGTERM and returns the exit status; panics if the server is still running
+/// [`STOP_TIMEOUT`] later.
+pub fn stop(server: Server) -> ExitStatus {
+    let name = server.name().to_owned();
+    let stopped = server
+        .stop(STOP_TIMEOUT)
+        .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+    stopped
+        .status
+        .unwrap_or_else(|| panic!("{name} did not exit within {STOP_TIMEOUT:?} of SIGTERM"))
+}
+
+/// Stops `server` and checks a test's outcome: no `failures` (listed one per line in the
+/// panic), no panic on the server's stderr, and a clean exit on SIGTERM.
+pub fn finish(server: Server, what: &str, failures: &[String]) {
+    let stderr = server.stderr();
+    let name = server.name().to_owned();
+    let status = stop(server);
+    assert!(
+        failures.is_empty(),
+        "{name}: {what}: {} failures:\n{}\nstderr:\n{stderr}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(!stderr.contains("panicked"), "{name} panicked: {stderr}");
+    assert!(
+        status.success(),
+        "{name} exited with {status} after SIGTERM; stderr:\n{stderr}"
+    );
+}
+
+/// After SIGTERM or SIGINT was sent at `signalled`: the server exits 0 within `bound` of the
+/// signal, and its port is free afterwards. Returns how long it took.
+pub fn exits_cleanly(server: &mut Server, signalled: Instant, bound: Duration) -> Duration {
+    let name = server.name().to_owned();
+    let addr = server.addr();
+    let status = server.wait(STOP_TIMEOUT);
+    let took = signalled.elapsed();
+    let status =
+        status.unwrap_or_else(|| panic!("{name} still running {STOP_TIMEOUT:?} after the signal"));
+    assert!(
+        status.success(),
+        "{name}: exit status {status} after the signal; stderr: {}",
+        server.stderr()
+    );
+    assert!(took < bound, "{name} took {took:?} to stop");
+    TcpListener::bind(addr)
+        .unwrap_or_else(|err| panic!("{name}: port {addr} still taken after exit: {err}"));
+    took
+}
+
+/// Runs `stack` with `args` until it exits on its own and checks that it failed the way the
+/// contract says bad configuration fails: a non-zero exit, nothing on stdout and exactly one
+/// line on stderr, which mentions `expected`. Returns that line.
+pub fn fails_with_one_line(stack: &Stack, args: &[&str], expected: &str) -> String {
+    let binary = binary(stack);
+    let exit = harness::server::run_to_exit(&binary, args, Duration::from_secs(30))
+        .unwrap_or_else(|err| panic!("{err:#}"));
+    let name = stack.name;
+    assert!(!exit.status.success(), "{name} {args:?} exited 0");
+    let lines: Vec<&str> = exit
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{name} {args:?}: expected one line on stderr, got {:?}",
+        exit.stderr
+    );
+    assert!(
+        lines[0].contains(expected),
+        "{name} {args:?}: {:?} does not mention {expected:?}",
+        lines[0]
+    );
+    assert!(
+        exit.stdout.is_empty(),
+        "{name} {args:?} printed {:?} on stdout",
+        exit.stdout
+    );
+    lines[0].to_owned()
 }

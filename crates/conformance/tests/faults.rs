@@ -1,20 +1,20 @@
 //! Faults around every server: its PostgreSQL stopped and started again under load (a cluster
-//! of the test's own, see `conformance::pg`), a SQLite path it cannot write at start-up, and
-//! SIGTERM while 64 clients are mid-request. Adding a stack is one line in `stacks!` below.
+//! of the test's own, see `harness::pg`), a SQLite path it cannot write at start-up, and
+//! SIGTERM while 64 clients are mid-request. The stacks come from the registry.
 //!
 //! The database tests print their figures (requests, statuses, latencies, recovery time):
 //! run with `--nocapture` to see them.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conformance::http::{self, Reply, Request};
-use conformance::pg::{Cluster, StopMode};
-use conformance::server::{self, Db, Server};
+use harness::client::{self, Reply, Request};
+use harness::pg::{Cluster, Options, StopMode};
+use harness::{DbKind, Stack};
 use nix::sys::signal::Signal;
 
 /// The longest any request may take, database down or not: the pool's 5 s wait for a
@@ -54,7 +54,7 @@ fn request(client: usize, n: usize) -> Request {
 
 fn send(addr: SocketAddr, request: &Request) -> Record {
     let sent = Instant::now();
-    let reply = http::exchange(
+    let reply = client::exchange(
         addr,
         &request.to_bytes(),
         ANSWER_BOUND + Duration::from_secs(5),
@@ -96,11 +96,11 @@ struct Fault {
 fn inject(cluster: &mut Cluster, addr: SocketAddr, mode: StopMode) -> Fault {
     std::thread::sleep(Duration::from_millis(700));
     let stopping = Instant::now();
-    cluster.stop(mode);
+    cluster.stop(mode).expect("the database stops");
     let stopped = Instant::now();
     std::thread::sleep(FAULT_LENGTH);
     let starting = Instant::now();
-    cluster.start_again();
+    cluster.start_again().expect("the database starts again");
     let started = Instant::now();
     // Served normally: a create and a health check both succeed.
     let recovered = loop {
@@ -131,17 +131,18 @@ fn inject(cluster: &mut Cluster, addr: SocketAddr, mode: StopMode) -> Fault {
 /// requests one after the other: each must succeed, i.e. the pool finds out that its
 /// connections died (a check before handing one out) instead of failing a request with each.
 fn restart_while_idle(cluster: &mut Cluster, addr: SocketAddr) -> Vec<String> {
-    cluster.stop(StopMode::Fast);
-    cluster.start_again();
+    cluster.stop(StopMode::Fast).expect("the database stops");
+    cluster.start_again().expect("the database starts again");
     (0..8).map(|n| send(addr, &request(0, n)).outcome).collect()
 }
 
 /// PostgreSQL stopped (`fast`, then `immediate`) and started again while clients keep asking:
 /// while it is down every answer is a 503 with the JSON error, within [`ANSWER_BOUND`]; once it
 /// is back the server serves normally within [`RECOVERY_BOUND`], without a restart.
-fn database_restarts(binary: &str) {
-    let mut cluster = Cluster::start();
-    let server = Server::start_on(binary, &cluster.url(), &[]);
+fn database_restarts(stack: &Stack) {
+    let binary = stack.name;
+    let mut cluster = Cluster::start(Options::TESTS).unwrap_or_else(|err| panic!("{err:#}"));
+    let server = conformance::start_on(stack, &cluster.url());
     let addr = server.addr();
     let done = Arc::new(AtomicBool::new(false));
     let records = Arc::new(Mutex::new(Vec::new()));
@@ -169,7 +170,7 @@ fn database_restarts(binary: &str) {
     let records = std::mem::take(&mut *records.lock().expect("not poisoned"));
     let idle_restart = restart_while_idle(&mut cluster, addr);
     let stderr = server.stderr();
-    let status = server.stop();
+    let status = conformance::stop(server);
 
     let mut failures = Vec::new();
     for (mode, fault) in faults {
@@ -276,7 +277,7 @@ fn database_restarts(binary: &str) {
 
 /// A SQLite path the server cannot create, even as root: one clear line on stderr and a
 /// non-zero exit (a missing directory is checked in `servers.rs`).
-fn sqlite_unwritable(binary: &str) {
+fn sqlite_unwritable(stack: &Stack) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"not a folder").expect("a file can be written");
@@ -286,34 +287,10 @@ fn sqlite_unwritable(binary: &str) {
         format!("sqlite://{}", dir.path().display()),
     ];
     for url in &cases {
-        let exit = server::run_to_exit(
-            binary,
-            &["--database-url", url, "--bind", "127.0.0.1:0"],
-            Duration::from_secs(30),
-        );
-        assert!(!exit.status.success(), "{binary} {url}: exited 0");
-        let lines: Vec<&str> = exit
-            .stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "{binary} {url}: expected one line on stderr, got {:?}",
-            exit.stderr
-        );
-        assert!(
-            lines[0].contains("cannot open the database sqlite://"),
-            "{binary} {url}: {:?}",
-            lines[0]
-        );
-        assert!(
-            exit.stdout.is_empty(),
-            "{binary} {url}: printed {:?} on stdout",
-            exit.stdout
-        );
-        println!("{binary} {url}: {}", lines[0]);
+        let args = ["--database-url", url, "--bind", "127.0.0.1:0"];
+        let line =
+            conformance::fails_with_one_line(stack, &args, "cannot open the database sqlite://");
+        println!("{} {url}: {line}", stack.name);
     }
 }
 
@@ -324,14 +301,15 @@ const SLOW_CREATES: usize = 16;
 /// through sending a `POST /tasks` body, which they finish after the signal. Every one of these
 /// accepted requests completes successfully, the server exits 0 within the 5 s grace (plus
 /// 0.5 s of slack), and the port is free afterwards.
-fn shutdown_under_load(binary: &str) {
-    let mut server = Server::start(binary, Db::Sqlite);
+fn shutdown_under_load(stack: &Stack) {
+    let binary = stack.name;
+    let mut server = conformance::start(stack, DbKind::Sqlite);
     let addr = server.addr();
     let signalled = Arc::new(Mutex::new(None::<Instant>));
     let sleepers: Vec<_> = (0..SLEEPERS)
         .map(|_| {
             std::thread::spawn(move || {
-                http::exchange(
+                client::exchange(
                     addr,
                     &Request::new("GET", "/sleep?ms=1500").to_bytes(),
                     Duration::from_secs(10),
@@ -357,13 +335,13 @@ fn shutdown_under_load(binary: &str) {
                 }
                 std::thread::sleep(Duration::from_millis(300));
                 stream.write_all(rest)?;
-                http::read_reply(&mut stream, Duration::from_secs(10))
+                client::read_reply(&mut stream, Duration::from_secs(10))
             })
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
     let at = Instant::now();
-    server.signal(Signal::SIGTERM);
+    server.signal(Signal::SIGTERM).expect("signalled");
     *signalled.lock().expect("not poisoned") = Some(at);
 
     let mut failures = Vec::new();
@@ -381,10 +359,8 @@ fn shutdown_under_load(binary: &str) {
             .into_iter()
             .filter_map(|t| outcome(t.join().expect("client thread"), 201)),
     );
-    let status = server.wait(Duration::from_secs(10));
-    let took = at.elapsed();
     println!(
-        "{binary}: SIGTERM with {} requests in flight: {} failed; exited {status:?} {took:?} after the signal",
+        "{binary}: SIGTERM with {} requests in flight: {} failed",
         SLEEPERS + SLOW_CREATES,
         failures.len()
     );
@@ -396,42 +372,19 @@ fn shutdown_under_load(binary: &str) {
         &failures[..failures.len().min(3)],
         server.stderr()
     );
-    let status = status.unwrap_or_else(|| panic!("{binary} still running 10 s after SIGTERM"));
-    assert!(
-        status.success(),
-        "{binary}: exit status {status} after SIGTERM; stderr: {}",
-        server.stderr()
-    );
     // The contract lets in-flight requests run for up to 5 s. Rocket 0.5 waits out its whole
     // grace period whenever a connection was open at the signal, so it exits at 5 s and a
     // few milliseconds; the others exit as soon as the last request is answered.
-    assert!(
-        took < shared::SHUTDOWN_GRACE + Duration::from_millis(500),
-        "{binary} took {took:?} to stop"
+    let took = conformance::exits_cleanly(
+        &mut server,
+        at,
+        shared::SHUTDOWN_GRACE + Duration::from_millis(500),
     );
-    TcpListener::bind(addr)
-        .unwrap_or_else(|err| panic!("{binary}: port {addr} still taken after exit: {err}"));
+    println!("{binary}: exited {took:?} after the signal");
 }
 
-macro_rules! stacks {
-    ($($module:ident: $binary:literal as $stack:literal;)*) => {$(
-        mod $module {
-            #[test]
-            fn database_restarts_postgres() {
-                super::database_restarts($binary);
-            }
-
-            #[test]
-            fn sqlite_unwritable() {
-                super::sqlite_unwritable($binary);
-            }
-
-            #[test]
-            fn shutdown_under_load() {
-                super::shutdown_under_load($binary);
-            }
-        }
-    )*};
+harness::stack_tests! {
+    database_restarts_postgres: database_restarts();
+    sqlite_unwritable: sqlite_unwritable();
+    shutdown_under_load: shutdown_under_load();
 }
-
-conformance::for_each_stack!(stacks);

@@ -3,14 +3,14 @@
 //! its headers forever (slowloris) and 2,000 idle connections. After each input the server
 //! answers what the contract says (the shared crate's exact JSON error for application-level
 //! errors; a 4xx or a closed connection for connection-level refusals), never a 5xx, and still
-//! answers `GET /health` with 200. Adding a stack is one line in `stacks!` below.
+//! answers `GET /health` with 200. The stacks come from the registry (`harness::stack_tests!`).
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use conformance::http::{self, Reply, Request};
-use conformance::server::{Db, Server};
+use harness::client::{self, Reply, Request};
+use harness::{DbKind, Limitation, Stack};
 use shared::input;
 
 /// What a hostile request must get.
@@ -60,6 +60,15 @@ fn chunked_post(body: &[u8]) -> Vec<u8> {
 fn get_with_headers(headers: &str) -> Vec<u8> {
     format!("GET /health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n{headers}\r\n")
         .into_bytes()
+}
+
+/// `GET /health` with `n` small headers.
+fn many_headers(n: usize) -> Vec<u8> {
+    get_with_headers(
+        &(0..n)
+            .map(|i| format!("x-h{i}: {i}\r\n"))
+            .collect::<String>(),
+    )
 }
 
 /// Every hostile request of the table: (what it is, the bytes on the wire, what it must get).
@@ -127,24 +136,8 @@ fn cases() -> Vec<(String, Vec<u8>, Expect)> {
             get_with_headers(&format!("x-big: {}\r\n", "a".repeat(1 << 20))),
             Expect::Refused,
         ),
-        (
-            "200 headers".into(),
-            get_with_headers(
-                &(0..200)
-                    .map(|i| format!("x-h{i}: {i}\r\n"))
-                    .collect::<String>(),
-            ),
-            Expect::Not5xx,
-        ),
-        (
-            "2,000 headers".into(),
-            get_with_headers(
-                &(0..2000)
-                    .map(|i| format!("x-h{i}: {i}\r\n"))
-                    .collect::<String>(),
-            ),
-            Expect::Refused,
-        ),
+        ("200 headers".into(), many_headers(200), Expect::Not5xx),
+        ("2,000 headers".into(), many_headers(2000), Expect::Refused),
         // Invalid UTF-8 and junk outside the body.
         (
             "invalid UTF-8 in a header value".into(),
@@ -305,14 +298,15 @@ fn shared_parser_follows_the_contract() {
 }
 
 /// Sends every case, checks its answer and that `/health` still answers 200 after it.
-fn hostile_requests(binary: &str) {
-    let server = Server::start(binary, Db::Sqlite);
+fn hostile_requests(stack: &Stack) {
+    let binary = stack.name;
+    let server = conformance::start(stack, DbKind::Sqlite);
     let addr = server.addr();
     let mut failures = Vec::new();
     let cases = cases();
     let started = Instant::now();
     for (what, raw, expect) in &cases {
-        let reply = http::exchange(addr, raw, Duration::from_secs(15))
+        let reply = client::exchange(addr, raw, Duration::from_secs(15))
             .expect("the server accepts connections");
         if let Err(why) = check(&reply, expect) {
             failures.push(format!("{what}: {why}"));
@@ -334,16 +328,7 @@ fn hostile_requests(binary: &str) {
         started.elapsed(),
         failures.len()
     );
-    let stderr = server.stderr();
-    let status = server.stop();
-    assert!(
-        failures.is_empty(),
-        "{binary}: {} failures:\n{}\nstderr:\n{stderr}",
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(!stderr.contains("panicked"), "{binary} panicked: {stderr}");
-    assert!(status.success(), "{binary} exited with {status}");
+    conformance::finish(server, "hostile requests", &failures);
 }
 
 fn check(reply: &Reply, expect: &Expect) -> Result<(), String> {
@@ -397,7 +382,7 @@ fn check(reply: &Reply, expect: &Expect) -> Result<(), String> {
 /// `GET /health` answers 200 within 5 s.
 fn health(addr: SocketAddr) -> Result<(), String> {
     let started = Instant::now();
-    match http::exchange(
+    match client::exchange(
         addr,
         &Request::new("GET", "/health").to_bytes(),
         Duration::from_secs(5),
@@ -415,25 +400,17 @@ fn health(addr: SocketAddr) -> Result<(), String> {
 /// header-read timeout, plus slack for a loaded machine.
 const SLOW_CLIENT_BOUND: Duration = Duration::from_secs(shared::HEADER_READ_TIMEOUT.as_secs() + 5);
 
-/// Servers whose framework cannot bound the time a client takes to send its headers. Rocket
-/// 0.5 builds hyper's connection itself with `header_read_timeout(None)` and no timer, and its
-/// `Config` has no setting for it (its docs recommend a reverse proxy in front). For these the
-/// test checks the rest (other clients are served promptly) and that the limitation is still
-/// there, so that it fails, and this list gets shorter, once the framework can do it.
-const NO_HEADER_READ_TIMEOUT: &[&str] = &["server-rocket"];
-
-/// Whether `binary` is exempt from a check through a known-limitation `list`. With
-/// `CONFORMANCE_STRICT` set there are no exemptions: `scripts/reliability.sh` records that verdict
-/// separately, so the results tables show the limitation.
-fn exempt(list: &[&str], binary: &str) -> bool {
-    std::env::var_os("CONFORMANCE_STRICT").is_none() && list.contains(&binary)
-}
-
 /// Slowloris: three clients trickle header lines (one every 500 ms) and never end them. Each
 /// connection is closed (or refused with a 4xx) within [`SLOW_CLIENT_BOUND`]; meanwhile other
 /// clients are answered within a second.
-fn slow_headers(binary: &str) {
-    let server = Server::start(binary, Db::Sqlite);
+///
+/// Rocket 0.5 cannot bound that time ([`Limitation::NoHeaderReadTimeout`]: it builds hyper's
+/// connection itself with `header_read_timeout(None)` and no timer, and its `Config` has no
+/// setting for it). For such a stack the test checks the rest (other clients are served
+/// promptly) and that the limitation is still there, so it fails once the framework can.
+fn slow_headers(stack: &Stack) {
+    let binary = stack.name;
+    let server = conformance::start(stack, DbKind::Sqlite);
     let addr = server.addr();
     let started = Instant::now();
     let slow: Vec<_> = (0..3)
@@ -460,7 +437,7 @@ fn slow_headers(binary: &str) {
                     {
                         return Ok(opened.elapsed());
                     }
-                    match http::read_reply(&mut stream, Duration::from_millis(500)) {
+                    match client::read_reply(&mut stream, Duration::from_millis(500)) {
                         Ok(Reply::TimedOut { .. }) => {}
                         Ok(Reply::Closed { .. }) | Err(_) => return Ok(opened.elapsed()),
                         Ok(Reply::Response(response)) if (400..500).contains(&response.status) => {
@@ -503,16 +480,16 @@ fn slow_headers(binary: &str) {
         "{binary}: slow clients dropped after {results:?}; {answered} other requests served meanwhile, slowest {worst:?}"
     );
     health(addr).unwrap_or_else(|why| panic!("{binary}: {why}"));
-    assert!(server.stop().success());
+    assert!(conformance::stop(server).success());
     assert!(
         worst < Duration::from_secs(1),
         "{binary}: other clients waited up to {worst:?} during the slow clients"
     );
     for result in results {
-        if exempt(NO_HEADER_READ_TIMEOUT, binary) {
+        if stack.excused(Limitation::NoHeaderReadTimeout) {
             assert!(
                 result.is_err(),
-                "{binary} now drops slow clients ({result:?}): remove it from NO_HEADER_READ_TIMEOUT"
+                "{binary} now drops slow clients ({result:?}): remove NoHeaderReadTimeout from its registry line"
             );
             println!(
                 "{binary}: KNOWN LIMITATION: no header-read timeout; the slow client was never dropped"
@@ -536,13 +513,14 @@ const IDLE_CONNECTIONS: usize = 2000;
 
 /// 2,000 connections opened and left idle at once: the server keeps answering new requests
 /// promptly while they are open, and still stops cleanly on SIGTERM with them open.
-fn idle_connections(binary: &str) {
+fn idle_connections(stack: &Stack) {
+    let binary = stack.name;
     let limit = raise_fd_limit();
     assert!(
         limit > 2 * IDLE_CONNECTIONS as u64 + 100,
         "RLIMIT_NOFILE hard limit {limit} is too low for this test"
     );
-    let mut server = Server::start(binary, Db::Sqlite);
+    let mut server = conformance::start(stack, DbKind::Sqlite);
     let addr = server.addr();
     let started = Instant::now();
     let mut idle = Vec::with_capacity(IDLE_CONNECTIONS);
@@ -576,7 +554,8 @@ fn idle_connections(binary: &str) {
         if stream
             .write_all(&Request::new("GET", "/health").to_bytes())
             .is_ok()
-            && let Ok(Reply::Response(response)) = http::read_reply(stream, Duration::from_secs(5))
+            && let Ok(Reply::Response(response)) =
+                client::read_reply(stream, Duration::from_secs(5))
         {
             assert!(
                 response.status < 500,
@@ -597,44 +576,22 @@ fn idle_connections(binary: &str) {
     // SIGTERM with the idle connections still open (as a load balancer keeps them): the server
     // still exits 0 within the grace period.
     let signalled = Instant::now();
-    server.signal(nix::sys::signal::Signal::SIGTERM);
-    let status = server.wait(Duration::from_secs(10));
-    let took = signalled.elapsed();
+    server
+        .signal(nix::sys::signal::Signal::SIGTERM)
+        .expect("signalled");
+    let took = conformance::exits_cleanly(
+        &mut server,
+        signalled,
+        shared::SHUTDOWN_GRACE + Duration::from_secs(1),
+    );
     println!(
-        "{binary}: SIGTERM with {IDLE_CONNECTIONS} idle connections open: exited {status:?} after {took:?}"
-    );
-    let status = status.unwrap_or_else(|| panic!("{binary} still running 10 s after SIGTERM"));
-    assert!(
-        status.success(),
-        "{binary}: exit status {status}; stderr: {}",
-        server.stderr()
-    );
-    assert!(
-        took < shared::SHUTDOWN_GRACE + Duration::from_secs(1),
-        "{binary} took {took:?} to stop"
+        "{binary}: SIGTERM with {IDLE_CONNECTIONS} idle connections open: exited after {took:?}"
     );
     drop(idle);
 }
 
-macro_rules! stacks {
-    ($($module:ident: $binary:literal as $stack:literal;)*) => {$(
-        mod $module {
-            #[test]
-            fn hostile_requests() {
-                super::hostile_requests($binary);
-            }
-
-            #[test]
-            fn slow_headers() {
-                super::slow_headers($binary);
-            }
-
-            #[test]
-            fn idle_connections() {
-                super::idle_connections($binary);
-            }
-        }
-    )*};
+harness::stack_tests! {
+    hostile_requests: hostile_requests();
+    slow_headers: slow_headers();
+    idle_connections: idle_connections();
 }
-
-conformance::for_each_stack!(stacks);

@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use conformance::http::{Request, Response};
-use conformance::server::{Db, Server};
+use harness::client::{Request, Response};
+use harness::server::Server;
+use harness::{DbKind, Stack};
 use serde_json::Value;
 
 const METHODS: &[&str] = &[
@@ -316,11 +317,11 @@ fn create(server: &Server) -> i64 {
     task["id"].as_i64().expect("an id")
 }
 
-/// Routes, methods, statuses, content types and headers of `binary` on `db` against the document.
-fn matches_the_document(binary: &str, db: Db) {
+/// Routes, methods, statuses, content types and headers of `stack` on `db` against the document.
+fn matches_the_document(stack: &Stack, db: DbKind) {
     let doc = document();
     let ops = operations(&doc);
-    let server = Server::start(binary, db);
+    let server = conformance::start(stack, db);
     let mut failures = Vec::new();
 
     // 1. Every documented path refuses every other method with 405 and exactly its methods.
@@ -524,21 +525,13 @@ fn matches_the_document(binary: &str, db: Db) {
             }
         }
     }
-    let status = server.stop();
-    assert!(
-        failures.is_empty(),
-        "{binary} on {}: {} mismatches with openapi.yaml:\n{}",
-        db.name(),
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(status.success());
+    conformance::finish(server, &format!("openapi.yaml on {db}"), &failures);
 }
 
 /// Paths with a trailing slash or an empty segment are not routes (the contract's routes are
 /// exact): 404, like any unknown path.
-fn trailing_slashes(binary: &str) {
-    let server = Server::start(binary, Db::Sqlite);
+fn trailing_slashes(stack: &Stack) {
+    let server = conformance::start(stack, DbKind::Sqlite);
     let mut failures = Vec::new();
     for path in [
         "/tasks/",
@@ -559,33 +552,11 @@ fn trailing_slashes(binary: &str) {
             ));
         }
     }
-    server.stop();
-    assert!(
-        failures.is_empty(),
-        "{binary}: paths that are not routes answered:\n{}",
-        failures.join("\n")
-    );
+    conformance::finish(server, "paths that are not routes", &failures);
 }
 
-macro_rules! stacks {
-    ($($module:ident: $binary:literal as $stack:literal;)*) => {$(
-        mod $module {
-            #[test]
-            fn matches_the_document_sqlite() {
-                super::matches_the_document($binary, super::Db::Sqlite);
-            }
-
-            #[test]
-            fn matches_the_document_postgres() {
-                super::matches_the_document($binary, super::Db::Postgres);
-            }
-
-            #[test]
-            fn trailing_slashes_are_not_routes() {
-                super::trailing_slashes($binary);
-            }
-        }
-    )*};
+harness::stack_tests! {
+    matches_the_document_sqlite: matches_the_document(DbKind::Sqlite);
+    matches_the_document_postgres: matches_the_document(DbKind::Postgres);
+    trailing_slashes_are_not_routes: trailing_slashes();
 }
-
-conformance::for_each_stack!(stacks);

@@ -1,43 +1,31 @@
 //! Runs the conformance suite against every server on SQLite and on PostgreSQL, each on a fresh
 //! database and a free port, plus start-up failures, shutdown and concurrent SQLite writers.
-//! Adding a stack is one line in `conformance::for_each_stack!` (src/lib.rs).
+//! The stacks come from the registry (`harness::stack_tests!`).
 
 use std::net::TcpListener;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use conformance::http::Request;
-use conformance::server::{self, Db, Server};
+use harness::client::Request;
+use harness::{DbKind, Stack};
 use nix::sys::signal::Signal;
 
-/// Starts `binary` on a fresh `db`, runs the whole suite, and stops it with SIGTERM.
-fn conformance(binary: &str, stack: &str, db: Db) {
-    let server = Server::start(binary, db);
+/// Starts `stack` on a fresh `db`, runs the whole suite, and stops it with SIGTERM.
+fn conformance(stack: &Stack, db: DbKind) {
+    let server = conformance::start(stack, db);
     let expected_line = format!(
-        "listening on http://{} (stack={stack}, db={}, workers=2, pool=4)",
+        "listening on http://{} (stack={}, db={db}, workers=2, pool=4)",
         server.addr(),
-        db.name()
+        stack.name,
     );
     assert_eq!(server.line(), expected_line);
-    let failures = conformance::checks::run(server.addr(), db.name());
-    let stderr = server.stderr();
-    let status = server.stop();
-    assert!(
-        failures.is_empty(),
-        "{binary} on {}: {} failed checks:\n{}\nstderr:\n{stderr}",
-        db.name(),
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(
-        status.success(),
-        "{binary} exited with {status} after SIGTERM; stderr:\n{stderr}"
-    );
+    let failures = conformance::checks::run(server.addr(), db);
+    conformance::finish(server, &format!("conformance on {db}"), &failures);
 }
 
 /// 64 clients create and update at once on SQLite: every request succeeds (never "database is
 /// locked").
-fn concurrent_writers(binary: &str) {
-    let server = Server::start(binary, Db::Sqlite);
+fn concurrent_writers(stack: &Stack) {
+    let server = conformance::start(stack, DbKind::Sqlite);
     let addr = server.addr();
     let clients: Vec<_> = (0..64)
         .map(|client| {
@@ -65,7 +53,7 @@ fn concurrent_writers(binary: &str) {
             })
         })
         .collect();
-    let failures: Vec<String> = clients
+    let mut failures: Vec<String> = clients
         .into_iter()
         .flat_map(|c| c.join().expect("client thread"))
         .collect();
@@ -75,26 +63,22 @@ fn concurrent_writers(binary: &str) {
     let count = serde_json::from_slice::<Vec<serde_json::Value>>(&listed.body)
         .expect("a JSON list")
         .len();
-    let status = server.stop();
-    assert!(
-        failures.is_empty(),
-        "{binary}: {} of 1280 writes failed, e.g. {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
-    assert_eq!(count, 640, "{binary}: every acknowledged create is listed");
-    assert!(status.success());
+    if count != 640 {
+        failures.push(format!("{count} tasks listed, not the 640 created"));
+    }
+    conformance::finish(server, "1,280 concurrent writes", &failures);
 }
 
 /// SIGTERM while a request is in flight: the request completes, the server exits 0 within 5 s,
 /// and the port is free afterwards. SIGINT on an idle server also exits 0.
-fn graceful_shutdown(binary: &str) {
-    let mut server = Server::start(binary, Db::Sqlite);
+fn graceful_shutdown(stack: &Stack) {
+    let binary = stack.name;
+    let mut server = conformance::start(stack, DbKind::Sqlite);
     let addr = server.addr();
     let in_flight = std::thread::spawn(move || Request::new("GET", "/sleep?ms=1500").send(addr));
     std::thread::sleep(Duration::from_millis(300));
-    let signalled = std::time::Instant::now();
-    server.signal(Signal::SIGTERM);
+    let signalled = Instant::now();
+    server.signal(Signal::SIGTERM).expect("signalled");
     let response = in_flight
         .join()
         .expect("client thread")
@@ -104,35 +88,22 @@ fn graceful_shutdown(binary: &str) {
         (200, "OK"),
         "{binary}: in-flight request"
     );
-    let status = server
-        .wait(Duration::from_secs(10))
-        .expect("the server exits after SIGTERM");
-    assert!(
-        status.success(),
-        "{binary}: exit status {status} after SIGTERM; stderr: {}",
-        server.stderr()
+    conformance::exits_cleanly(
+        &mut server,
+        signalled,
+        shared::SHUTDOWN_GRACE + Duration::from_secs(1),
     );
-    assert!(
-        signalled.elapsed() < Duration::from_secs(6),
-        "{binary} took {:?} to stop",
-        signalled.elapsed()
-    );
-    TcpListener::bind(addr)
-        .unwrap_or_else(|err| panic!("{binary}: port {addr} still taken after exit: {err}"));
 
-    let mut idle = Server::start(binary, Db::Sqlite);
-    idle.signal(Signal::SIGINT);
-    let status = idle
-        .wait(Duration::from_secs(10))
-        .expect("the server exits after SIGINT");
-    assert!(
-        status.success(),
-        "{binary}: exit status {status} after SIGINT"
-    );
+    let mut idle = conformance::start(stack, DbKind::Sqlite);
+    let signalled = Instant::now();
+    idle.signal(Signal::SIGINT).expect("signalled");
+    conformance::exits_cleanly(&mut idle, signalled, conformance::STOP_TIMEOUT);
 }
 
-/// Bad configuration is one clear line on stderr and a non-zero exit.
-fn startup_errors(binary: &str) {
+/// Bad configuration is one clear line on stderr and a non-zero exit. With a taken port and an
+/// unreachable database at once, every stack reports the port: they all bind before they
+/// connect.
+fn startup_errors(stack: &Stack) {
     let taken = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let taken_addr = taken.local_addr().expect("bound").to_string();
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -141,14 +112,15 @@ fn startup_errors(binary: &str) {
         "sqlite://{}",
         dir.path().join("no/such/dir/todo.db").display()
     );
-    let cases: [(&[&str], &str); 5] = [
+    let unreachable = "postgres://postgres@127.0.0.1:1/todo";
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--database-url", "mysql://root@127.0.0.1/todo"],
             "DATABASE_URL",
         ),
         (&["--database-url", "nonsense"], "DATABASE_URL"),
         (
-            &["--database-url", "postgres://postgres@127.0.0.1:1/todo"],
+            &["--database-url", unreachable],
             "cannot open the database postgres://postgres@127.0.0.1:1/todo",
         ),
         (
@@ -159,33 +131,20 @@ fn startup_errors(binary: &str) {
             &["--database-url", &sqlite, "--bind", &taken_addr],
             "cannot listen on",
         ),
+        (
+            &["--database-url", unreachable, "--bind", &taken_addr],
+            "cannot listen on",
+        ),
     ];
     for (args, expected) in cases {
-        let exit = server::run_to_exit(binary, args, Duration::from_secs(30));
-        assert!(!exit.status.success(), "{binary} {args:?} exited 0");
-        let lines: Vec<&str> = exit
-            .stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "{binary} {args:?}: expected one line on stderr, got {:?}",
-            exit.stderr
-        );
-        assert!(
-            lines[0].contains(expected),
-            "{binary} {args:?}: {:?} does not mention {expected:?}",
-            lines[0]
-        );
-        assert!(
-            exit.stdout.is_empty(),
-            "{binary} {args:?} printed {:?} on stdout",
-            exit.stdout
-        );
+        conformance::fails_with_one_line(stack, args, expected);
     }
-    let help = server::run_to_exit(binary, &["--help"], Duration::from_secs(10));
+    let help = harness::server::run_to_exit(
+        &conformance::binary(stack),
+        &["--help"],
+        Duration::from_secs(10),
+    )
+    .expect("--help exits");
     assert!(
         help.status.success()
             && help.stdout.contains("--database-url")
@@ -193,35 +152,10 @@ fn startup_errors(binary: &str) {
     );
 }
 
-macro_rules! stacks {
-    ($($module:ident: $binary:literal as $stack:literal;)*) => {$(
-        mod $module {
-            #[test]
-            fn conformance_sqlite() {
-                super::conformance($binary, $stack, super::Db::Sqlite);
-            }
-
-            #[test]
-            fn conformance_postgres() {
-                super::conformance($binary, $stack, super::Db::Postgres);
-            }
-
-            #[test]
-            fn concurrent_writers_sqlite() {
-                super::concurrent_writers($binary);
-            }
-
-            #[test]
-            fn graceful_shutdown() {
-                super::graceful_shutdown($binary);
-            }
-
-            #[test]
-            fn startup_errors() {
-                super::startup_errors($binary);
-            }
-        }
-    )*};
+harness::stack_tests! {
+    conformance_sqlite: conformance(DbKind::Sqlite);
+    conformance_postgres: conformance(DbKind::Postgres);
+    concurrent_writers_sqlite: concurrent_writers();
+    graceful_shutdown: graceful_shutdown();
+    startup_errors: startup_errors();
 }
-
-conformance::for_each_stack!(stacks);

@@ -1,41 +1,67 @@
-//! A short soak of every server on SQLite and PostgreSQL: 64 keep-alive connections run the
-//! mixed workload for 3 s, then every acknowledged write is checked. `scripts/soak.sh` runs the
-//! same driver for 60 s at 256 connections.
+//! A short soak of every stack on SQLite and PostgreSQL: loadgen's `soak` workload (the mixed
+//! workload with every client writing tasks of its own and every answer checked byte for byte)
+//! at 64 keep-alive connections for 3 s, then every acknowledged write read back.
+//! `cargo xtask soak` runs the same workload for 60 s at 256 connections.
 
 use std::time::Duration;
 
-use conformance::server::Db;
-use conformance::soak::{self, Options};
+use harness::server::ServerSpec;
+use harness::{DbKind, Stack};
+use loadgen::engine::LoadConfig;
+use loadgen::measure::{self, MeasureOptions, TargetSpec};
+use loadgen::record::Provenance;
+use loadgen::workload::{Workload, WorkloadKind};
 
-fn short_soak(stack: &str, binary: &str, db: Db) {
-    let options = Options {
-        duration: Duration::from_secs(3),
-        connections: 64,
-        timeout: Duration::from_secs(30),
+fn short_soak(stack: &Stack, db: DbKind) {
+    let opts = MeasureOptions {
+        load: LoadConfig {
+            workload: Workload::new(WorkloadKind::Soak),
+            connections: 64,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(3),
+            timeout: Duration::from_secs(30),
+            ..LoadConfig::default()
+        },
+        threads: 2,
+        ..MeasureOptions::default()
     };
-    let report = soak::run(stack, binary, db, options);
-    println!("{report}");
-    assert!(report.passed(), "{report}");
+    let admin = match db {
+        DbKind::Sqlite => None,
+        DbKind::Postgres => Some(harness::db::test_admin_url().unwrap_or_else(|e| panic!("{e:#}"))),
+    };
+    let target = TargetSpec::Spawn {
+        server: ServerSpec::new(conformance::binary(stack)),
+        db,
+        pg_admin_url: admin,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let measured = runtime
+        .block_on(measure::measure(&opts, &target, &Provenance::default()))
+        .unwrap_or_else(|err| panic!("{} on {db}: {err:#}", stack.name));
+    let summary = measure::summarize(&measured.record);
+    println!("{summary}");
+    let results = &measured.record.results;
+    let integrity = results.integrity.as_ref().expect("a soak checks integrity");
+    assert_eq!(results.errors_total, 0, "{summary}");
+    assert!(integrity.holds(), "{summary}");
     assert!(
-        report.counts.acked_creates > 0 && report.counts.acked_deletes > 0,
-        "the load did too little: {report}"
+        integrity.acked_creates > 0 && integrity.acked_deletes > 0,
+        "the load did too little: {summary}"
+    );
+    assert_eq!(results.clean_shutdown, Some(true), "{summary}");
+    assert!(
+        measured.server_stderr.trim().is_empty(),
+        "{} wrote to stderr: {}",
+        stack.name,
+        measured.server_stderr
     );
 }
 
-macro_rules! stacks {
-    ($($module:ident: $binary:literal as $stack:literal;)*) => {$(
-        mod $module {
-            #[test]
-            fn soak_sqlite() {
-                super::short_soak($stack, $binary, super::Db::Sqlite);
-            }
-
-            #[test]
-            fn soak_postgres() {
-                super::short_soak($stack, $binary, super::Db::Postgres);
-            }
-        }
-    )*};
+harness::stack_tests! {
+    soak_sqlite: short_soak(DbKind::Sqlite);
+    soak_postgres: short_soak(DbKind::Postgres);
 }
-
-conformance::for_each_stack!(stacks);

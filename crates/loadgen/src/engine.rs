@@ -1,4 +1,4 @@
-//! The load engine: virtual clients on keep-alive HTTP/1.1 connections ([`crate::http1`]),
+//! The load engine: virtual clients on keep-alive HTTP/1.1 connections ([`harness::wire`]),
 //! closed or open loop, one HDR histogram per client merged at the end.
 
 use std::net::SocketAddr;
@@ -11,9 +11,12 @@ use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-pub use crate::http1::{Conn, ExchangeError};
+use harness::wire::write_request;
+pub use harness::wire::{Conn, ExchangeError};
+
+use crate::soak::Ledger;
 use crate::workload::{
-    Planned, RequestGen, SeededIds, Workload, WorkloadKind, body_ok, created_id, write_request,
+    Planned, RequestGen, SeededIds, Verdict, Workload, WorkloadKind, created_id,
 };
 
 /// Lowest and highest latency the histograms track, in microseconds (1 µs .. 60 s).
@@ -42,15 +45,9 @@ impl Target {
         }
     }
 
-    /// Parses `http://HOST:PORT[/]` (plain HTTP only) and resolves it.
+    /// Parses `http://HOST[:PORT][/PATH]` (plain HTTP only) and resolves the host.
     pub async fn from_url(url: &str) -> anyhow::Result<Self> {
-        let rest = url
-            .strip_prefix("http://")
-            .with_context(|| format!("{url:?}: only http:// URLs are supported"))?;
-        let authority = rest.split('/').next().unwrap_or_default();
-        if authority.is_empty() {
-            bail!("{url:?} has no host");
-        }
+        let (authority, _) = split_url(url)?;
         let with_port = if authority.contains(':') {
             authority.to_owned()
         } else {
@@ -65,6 +62,34 @@ impl Target {
             addr,
             host: authority.to_owned(),
         })
+    }
+}
+
+/// `http://HOST[:PORT][/PATH]` as (authority, path); the path is `/` when absent.
+pub fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("{url:?}: only http:// URLs are supported"))?;
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+    if authority.is_empty() {
+        bail!("{url:?} has no host");
+    }
+    Ok((authority, path))
+}
+
+/// Polls `GET path` until it answers 2xx or `timeout` passes.
+pub async fn wait_healthy(target: &Target, path: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match get_once(target, path, Duration::from_secs(2)).await {
+            Ok((status, _)) if (200..300).contains(&status) => return Ok(()),
+            Ok((status, body)) => format!("{status}: {}", harness::wire::excerpt(&body)),
+            Err(err) => format!("{err:#}"),
+        };
+        if Instant::now() >= deadline {
+            bail!("GET {path} did not answer 2xx within {timeout:?} (last: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -134,14 +159,12 @@ pub struct ErrorCounts {
     /// Could not open a connection.
     pub connect: u64,
     /// The connection broke while a request was in flight.
-    #[serde(default)]
     pub io: u64,
     /// No complete answer within the per-request timeout.
     pub timeout: u64,
     pub status_4xx: u64,
     pub status_5xx: u64,
     /// A status other than the expected one that is neither 4xx nor 5xx.
-    #[serde(default)]
     pub status_other: u64,
     /// Expected status, but the (sampled) body had the wrong shape.
     pub body_mismatch: u64,
@@ -166,6 +189,23 @@ impl ErrorCounts {
         self.status_5xx += o.status_5xx;
         self.status_other += o.status_other;
         self.body_mismatch += o.body_mismatch;
+    }
+}
+
+/// `connect 0, io 0, timeout 0, 4xx 0, 5xx 0, other status 0, body mismatch 0`.
+impl std::fmt::Display for ErrorCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "connect {}, io {}, timeout {}, 4xx {}, 5xx {}, other status {}, body mismatch {}",
+            self.connect,
+            self.io,
+            self.timeout,
+            self.status_4xx,
+            self.status_5xx,
+            self.status_other,
+            self.body_mismatch
+        )
     }
 }
 
@@ -219,6 +259,8 @@ pub struct LoadResult {
     pub histogram: Histogram<u64>,
     pub measure_start: Instant,
     pub measure_end: Instant,
+    /// `soak`: what every client wrote, for the integrity check.
+    pub ledgers: Vec<Ledger>,
 }
 
 /// A per-client request timeout that re-arms its timer only when needed: the deadline is
@@ -416,7 +458,7 @@ pub async fn run(
     let mut handles = Vec::with_capacity(cfg.connections);
     for i in 0..cfg.connections {
         let generator = RequestGen::new(
-            cfg.workload,
+            cfg.workload.clone(),
             ids.clone(),
             &target.host,
             i as u64,
@@ -425,8 +467,10 @@ pub async fn run(
         handles.push(tokio::spawn(client(shared.clone(), generator)));
     }
     let mut total = Stats::new();
+    let mut ledgers = Vec::new();
     for h in handles {
-        let s = h.await.context("a virtual client panicked")?;
+        let (s, generator) = h.await.context("a virtual client panicked")?;
+        ledgers.extend(generator.into_ledger());
         total.hist.add(&s.hist).expect("histograms share bounds");
         total.requests += s.requests;
         total.ok += s.ok;
@@ -461,6 +505,7 @@ pub async fn run(
         histogram: total.hist,
         measure_start,
         measure_end: end,
+        ledgers,
     })
 }
 
@@ -542,7 +587,7 @@ impl Shared {
 }
 
 /// One virtual client: one connection (re-opened when it breaks), its own histogram and counters.
-async fn client(shared: Arc<Shared>, mut generator: RequestGen) -> Stats {
+async fn client(shared: Arc<Shared>, mut generator: RequestGen) -> (Stats, RequestGen) {
     let cfg = &shared.cfg;
     let mut stats = Stats::new();
     let mut conn: Option<Conn> = None;
@@ -604,27 +649,21 @@ async fn client(shared: Arc<Shared>, mut generator: RequestGen) -> Stats {
         }
         let outcome = deadline.run(send_at, c.send(request)).await;
         let done = Instant::now();
-        // Classify while the answer still borrows the connection; drop the connection after.
+        // Judge while the response still borrows the connection; drop the connection after.
+        let sample = measuring && sent.is_multiple_of(check_every);
         let (result, keep) = match outcome {
-            None => (Outcome::Timeout, false),
-            Some(Err(_)) => (Outcome::Io, false),
-            Some(Ok(resp)) => {
-                let result = if resp.status != op.expected_status() {
-                    match resp.status {
-                        400..=499 => Outcome::Status4xx,
-                        500..=599 => Outcome::Status5xx,
-                        _ => Outcome::StatusOther,
-                    }
-                } else if measuring
-                    && sent.is_multiple_of(check_every)
-                    && !body_ok(op, expect_id, resp.body)
-                {
-                    Outcome::BodyMismatch
-                } else {
-                    Outcome::Ok
-                };
-                (result, resp.keep_alive)
+            None => {
+                generator.lost("no answer within the timeout");
+                (Outcome::Timeout, false)
             }
+            Some(Err(err)) => {
+                generator.lost(&err.to_string());
+                (Outcome::Io, false)
+            }
+            Some(Ok(resp)) => (
+                Outcome::Judged(generator.check(op, expect_id, &resp, sample)),
+                resp.keep_alive,
+            ),
         };
         if !keep {
             conn = None;
@@ -638,29 +677,28 @@ async fn client(shared: Arc<Shared>, mut generator: RequestGen) -> Stats {
             stats.record_latency(done - origin);
         }
         match result {
-            Outcome::Ok => stats.ok += 1,
+            Outcome::Judged(Verdict::Ok) => stats.ok += 1,
             Outcome::Timeout => stats.errors.timeout += 1,
             Outcome::Io => stats.errors.io += 1,
-            Outcome::Status4xx => stats.errors.status_4xx += 1,
-            Outcome::Status5xx => stats.errors.status_5xx += 1,
-            Outcome::StatusOther => stats.errors.status_other += 1,
-            Outcome::BodyMismatch => stats.errors.body_mismatch += 1,
+            Outcome::Judged(Verdict::Status4xx) => stats.errors.status_4xx += 1,
+            Outcome::Judged(Verdict::Status5xx) => stats.errors.status_5xx += 1,
+            Outcome::Judged(Verdict::StatusOther) => stats.errors.status_other += 1,
+            Outcome::Judged(Verdict::BodyMismatch) => stats.errors.body_mismatch += 1,
         }
         if !matches!(result, Outcome::Timeout | Outcome::Io) {
             sent += 1;
         }
     }
-    stats
+    (stats, generator)
 }
 
 /// How one exchange ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    Ok,
+    /// No complete response within the timeout.
     Timeout,
+    /// The connection broke.
     Io,
-    Status4xx,
-    Status5xx,
-    StatusOther,
-    BodyMismatch,
+    /// A response, judged by the workload.
+    Judged(Verdict),
 }

@@ -1,5 +1,11 @@
-//! loadgen: a load generator for the todo servers (closed/open loop, HDR latency, server
-//! management, JSON-lines records, Markdown/SVG reports). See `/work/shared/benchmark-method.md`.
+//! loadgen: a load generator for HTTP servers, built for the todo servers of this workspace
+//! and usable on any other (`loadgen run --url`). Closed and open loop, HDR latency, server
+//! CPU and memory, JSON-lines records, and Markdown/SVG reports rendered from records alone.
+//! The method it implements is summarised in the README ("How the comparison is measured").
+//!
+//! Its parts, as oha splits them: the wire (`harness::wire`), the engine ([`engine`],
+//! [`workload`], [`soak`]), the results ([`measure`], [`monitor`], [`record`], [`checks`]) and
+//! the printer ([`report`], [`table`], [`svg`]).
 //!
 //! Programmatic use: build a [`measure::MeasureOptions`] and a [`measure::TargetSpec`], then call
 //! [`measure::measure`] inside a multi-thread tokio runtime; append the [`record::Record`] with
@@ -7,10 +13,11 @@
 
 pub mod checks;
 pub mod engine;
-pub mod http1;
 pub mod measure;
+pub mod monitor;
 pub mod record;
 pub mod report;
-pub mod server;
+pub mod soak;
 pub mod svg;
+pub mod table;
 pub mod workload;

@@ -1,15 +1,17 @@
 //! The `loadgen` command line: `run` one measurement, `matrix` the full comparison, `report` from records.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use harness::DbKind;
+use harness::server::ServerSpec;
 use indicatif::{ProgressBar, ProgressStyle};
 use loadgen::engine::{LoadConfig, LoadModel};
 use loadgen::measure::{self, MeasureOptions, TargetSpec};
+use loadgen::monitor::Pinning;
 use loadgen::record::{self, Provenance};
-use loadgen::server::{DbKind, Pinning, ServerSpec};
 use loadgen::workload::{Mix, Workload, WorkloadKind};
 
 #[derive(Parser, Debug)]
@@ -27,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// One measurement against --url or a server binary started by loadgen (--server)
+    /// One measurement: a server loadgen starts (--server), or any running one (--url)
     Run(RunArgs),
     /// The full comparison: servers x databases x workloads x connections x repetitions, interleaved
     Matrix(MatrixArgs),
@@ -79,9 +81,10 @@ struct CommonArgs {
     /// Connections used for seeding
     #[arg(long, default_value_t = 8)]
     seed_connections: usize,
-    /// Weights of the mixed workload
-    #[arg(long, default_value = "read=80,create=10,update=5,delete=5")]
-    mix: Mix,
+    /// Weights of the mixed and soak workloads [default: read=80,create=10,update=5,delete=5;
+    /// soak: read=70,list=10,create=10,update=5,delete=5]
+    #[arg(long)]
+    mix: Option<Mix>,
     /// Server --workers [default: the server's core count]
     #[arg(long)]
     workers: Option<usize>,
@@ -105,23 +108,30 @@ struct CommonArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Target an already-running server, e.g. http://127.0.0.1:8000
+    /// Load a running server, like wrk: http://HOST:PORT/PATH (with the default workload, GET
+    /// of PATH, any 2xx accepted)
     #[arg(long, conflicts_with = "server", required_unless_present = "server")]
     url: Option<String>,
-    /// Start this server binary on a fresh database for the run
+    /// Start this server on a fresh database for the run: a binary's path, or a stack of the
+    /// registry (axum-sqlx, ...: its bench-release build)
     #[arg(long)]
-    server: Option<PathBuf>,
-    /// Database for --server
-    #[arg(long, default_value = "sqlite")]
-    db: DbKind,
-    /// Workload: hello, create, read, update, delete, list, mixed, sleep, fibonacci
-    #[arg(long, default_value = "hello")]
-    workload: WorkloadKind,
+    server: Option<String>,
+    /// The server's database: the fresh one --server gets; with --url, recorded only
+    #[arg(long)]
+    db: Option<DbKind>,
+    /// Workload: hello, create, read, update, delete, list, mixed, sleep, fibonacci, soak (the
+    /// mix with every answer and every acknowledged write checked), get (GET of --url's path)
+    /// [default: get with --url, hello with --server]
+    #[arg(long)]
+    workload: Option<WorkloadKind>,
     /// Keep-alive connections (closed loop: virtual clients; open loop: the concurrency cap)
     #[arg(long, default_value_t = 10)]
     connections: usize,
+    /// With --url: poll this path until it answers 2xx before the load (e.g. /health)
+    #[arg(long, requires = "url")]
+    health: Option<String>,
     /// With --url: the server's pid, to measure its CPU and RSS
-    #[arg(long)]
+    #[arg(long, requires = "url")]
     server_pid: Option<u32>,
     /// With --url: the stack name to record
     #[arg(long, default_value = "external")]
@@ -132,14 +142,19 @@ struct RunArgs {
     /// Append the record as a JSON line to this file
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Exit non-zero unless every request succeeded, the server (if started) shut down cleanly
+    /// and, for soak, the integrity check held
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 #[derive(Args, Debug)]
 struct MatrixArgs {
-    /// Servers as NAME=PATH, comma separated
-    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_server)]
+    /// Servers, comma separated: stacks of the registry (their bench-release builds) or
+    /// NAME=PATH [default: every stack of the registry]
+    #[arg(long, value_delimiter = ',', value_parser = parse_server)]
     servers: Vec<(String, PathBuf)>,
     /// Databases
     #[arg(long, value_delimiter = ',', default_value = "sqlite")]
@@ -195,10 +210,24 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_server(s: &str) -> Result<(String, PathBuf), String> {
-    let (name, path) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not NAME=PATH"))?;
-    Ok((name.to_owned(), PathBuf::from(path)))
+    match s.split_once('=') {
+        Some((name, path)) => Ok((name.to_owned(), PathBuf::from(path))),
+        None => resolve_stack(s).map(|path| (s.to_owned(), path)),
+    }
+}
+
+/// The bench-release binary of a stack of the registry.
+fn resolve_stack(name: &str) -> Result<PathBuf, String> {
+    let stack = harness::stacks::find(name).ok_or_else(|| {
+        let known: Vec<&str> = harness::STACKS.iter().map(|s| s.name).collect();
+        format!(
+            "{name:?} is neither NAME=PATH nor a stack ({})",
+            known.join(", ")
+        )
+    })?;
+    Ok(harness::cargo::target_dir()
+        .join(harness::cargo::BENCH_PROFILE)
+        .join(stack.package))
 }
 
 fn main() {
@@ -259,7 +288,7 @@ fn threads_for(common: &CommonArgs, pinning: Option<&Pinning>) -> usize {
         .threads
         .unwrap_or_else(|| {
             pinning.map_or_else(
-                || loadgen::server::allowed_cores().len(),
+                || loadgen::monitor::allowed_cores().len(),
                 |p| p.loadgen.len(),
             )
         })
@@ -269,13 +298,15 @@ fn threads_for(common: &CommonArgs, pinning: Option<&Pinning>) -> usize {
 fn load_config(
     common: &CommonArgs,
     workload: WorkloadKind,
+    path: &str,
     connections: usize,
     quick: bool,
 ) -> LoadConfig {
     LoadConfig {
         workload: Workload {
             kind: workload,
-            mix: common.mix,
+            mix: common.mix.unwrap_or_else(|| workload.default_mix()),
+            path: path.to_owned(),
         },
         model: common
             .rate
@@ -319,17 +350,17 @@ fn server_spec(common: &CommonArgs, binary: PathBuf, pinning: Option<&Pinning>) 
         .workers
         .unwrap_or_else(|| {
             pinning.map_or_else(
-                || loadgen::server::allowed_cores().len(),
+                || loadgen::monitor::allowed_cores().len(),
                 |p| p.server.len(),
             )
         })
         .max(1);
     ServerSpec {
-        binary,
         workers,
-        pool_size: common.pool_size.unwrap_or(2 * workers).max(1),
+        pool_size: Some(common.pool_size.unwrap_or(2 * workers).max(1)),
         cores: pinning.map(Pinning::server_list),
         startup_timeout: Duration::from_secs(common.startup_timeout),
+        ..ServerSpec::new(binary)
     }
 }
 
@@ -345,7 +376,14 @@ fn warn_if_flagged(rec: &record::Record) {
 }
 
 async fn run_cmd(args: RunArgs, pinning: Option<Pinning>, threads: usize) -> anyhow::Result<()> {
-    let load = load_config(&args.common, args.workload, args.connections, false);
+    let (workload, path) = match &args.url {
+        Some(url) => (
+            args.workload.unwrap_or(WorkloadKind::Get),
+            loadgen::engine::split_url(url)?.1.to_owned(),
+        ),
+        None => (args.workload.unwrap_or(WorkloadKind::Hello), "/".to_owned()),
+    };
+    let load = load_config(&args.common, workload, &path, args.connections, false);
     let mut opts = measure_options(&args.common, load, threads, pinning.clone(), false);
     opts.repetition = args.repetition;
     let spec = match (&args.url, &args.server) {
@@ -353,21 +391,44 @@ async fn run_cmd(args: RunArgs, pinning: Option<Pinning>, threads: usize) -> any
             url: url.clone(),
             stack: args.stack.clone(),
             server_pid: args.server_pid,
-        },
-        (None, Some(binary)) => TargetSpec::Spawn {
-            server: server_spec(&args.common, binary.clone(), pinning.as_ref()),
+            health: args.health.clone(),
             db: args.db,
-            pg_admin_url: Some(args.common.pg_admin_url.clone()),
         },
+        (None, Some(server)) => {
+            let binary = if Path::new(server).is_file() {
+                PathBuf::from(server)
+            } else {
+                resolve_stack(server).map_err(anyhow::Error::msg)?
+            };
+            if !binary.is_file() {
+                bail!(
+                    "{} is not built yet (cargo build --profile bench-release -p <package>)",
+                    binary.display()
+                );
+            }
+            TargetSpec::Spawn {
+                server: server_spec(&args.common, binary, pinning.as_ref()),
+                db: args.db.unwrap_or(DbKind::Sqlite),
+                pg_admin_url: Some(args.common.pg_admin_url.clone()),
+            }
+        }
         (None, None) => bail!("give --url or --server"),
     };
     let provenance = Provenance::collect();
-    let (rec, _) = measure::measure(&opts, &spec, &provenance).await?;
+    let rec = measure::measure(&opts, &spec, &provenance).await?.record;
     println!("{}", measure::summarize(&rec));
     warn_if_flagged(&rec);
     if let Some(out) = &args.out {
         record::append(out, &rec)?;
         println!("appended the record to {}", out.display());
+    }
+    let r = &rec.results;
+    if args.strict
+        && (r.errors_total > 0
+            || r.clean_shutdown == Some(false)
+            || r.integrity.as_ref().is_some_and(|i| !i.holds()))
+    {
+        bail!("--strict: the run had errors, an unclean shutdown or a broken integrity check");
     }
     Ok(())
 }
@@ -386,7 +447,15 @@ async fn matrix_cmd(
         }
     });
     let repetitions = args.repetitions.unwrap_or(if quick { 1 } else { 3 }).max(1);
-    for (name, path) in &args.servers {
+    let servers = if args.servers.is_empty() {
+        harness::STACKS
+            .iter()
+            .map(|s| parse_server(s.name).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else {
+        args.servers.clone()
+    };
+    for (name, path) in &servers {
         if !path.is_file() {
             bail!(
                 "server {name}: {} is not a file (build it first, e.g. cargo build --profile bench-release)",
@@ -413,7 +482,7 @@ async fn matrix_cmd(
         for &workload in &args.workloads {
             for &conns in &connections {
                 for &db in &args.dbs {
-                    for (name, path) in &args.servers {
+                    for (name, path) in &servers {
                         plan.push((rep, workload, conns, db, name.clone(), path.clone()));
                     }
                 }
@@ -434,7 +503,7 @@ async fn matrix_cmd(
             "rep {} · {name} · {db} · {workload} · c={conns}",
             rep + 1
         ));
-        let load = load_config(&args.common, workload, conns, quick);
+        let load = load_config(&args.common, workload, "/", conns, quick);
         let mut opts = measure_options(&args.common, load, threads, pinning.clone(), quick);
         opts.repetition = rep;
         let spec = TargetSpec::Spawn {
@@ -443,7 +512,8 @@ async fn matrix_cmd(
             pg_admin_url: Some(args.common.pg_admin_url.clone()),
         };
         match measure::measure(&opts, &spec, &provenance).await {
-            Ok((rec, _)) => {
+            Ok(measured) => {
+                let rec = measured.record;
                 record::append(&records_path, &rec)?;
                 pb.suspend(|| {
                     println!("{}", measure::summarize(&rec));

@@ -1,18 +1,20 @@
-//! One measured combination end to end: fresh database, server start, `/health`, seeding,
-//! warm-up, measured window with CPU/RSS monitoring, SIGTERM, and the resulting [`Record`].
+//! One measured combination end to end: a fresh database and the server started on it
+//! ([`harness::server`]), `/health`, seeding, warm-up, the measured window with CPU/RSS
+//! monitoring, the `soak` integrity check, SIGTERM, and the resulting [`Record`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use harness::DbKind;
+use harness::server::{Server, ServerSpec};
 
 use crate::engine::{self, LoadConfig, LoadResult, Target};
+use crate::monitor::{self, Pinning, RssSampler};
 use crate::record::{
-    Provenance, Record, Results, SCHEMA_VERSION, build_profile_of, utc_now_rfc3339,
+    LoadModelKind, Provenance, Record, Results, SCHEMA_VERSION, build_profile_of, utc_now_rfc3339,
 };
-use crate::server::{
-    self, DbKind, FreshDb, OutputTail, Pinning, RssSampler, ServerHandle, ServerSpec,
-};
+use crate::soak::{self, Integrity};
 use crate::workload::{SeededIds, WorkloadKind};
 
 /// Load generator CPU use (fraction of its cores) at or above which a run is flagged saturated.
@@ -62,41 +64,60 @@ pub enum TargetSpec {
         db: DbKind,
         pg_admin_url: Option<String>,
     },
-    /// An already-running server; CPU/RSS only if its pid is given.
+    /// An already-running server at `url` (`http://HOST:PORT[/PATH]`); CPU/RSS only if its pid
+    /// is given; `health` is a path polled until it answers 2xx before the load starts.
     Url {
         url: String,
         stack: String,
         server_pid: Option<u32>,
+        health: Option<String>,
+        db: Option<DbKind>,
     },
 }
 
-/// Measures one combination and returns its record (and the raw engine result, histogram included).
+/// One measurement: its record, the engine's raw result (histogram included), and what the
+/// server wrote to stderr when loadgen started it.
+#[derive(Debug)]
+pub struct Measurement {
+    pub record: Record,
+    pub result: LoadResult,
+    pub server_stderr: String,
+}
+
+/// Measures one combination.
 pub async fn measure(
     opts: &MeasureOptions,
     spec: &TargetSpec,
     provenance: &Provenance,
-) -> anyhow::Result<(Record, LoadResult)> {
+) -> anyhow::Result<Measurement> {
     match spec {
         TargetSpec::Spawn {
             server,
             db,
             pg_admin_url,
         } => {
-            let mut fresh = FreshDb::create(*db, pg_admin_url.as_deref())?;
-            let mut handle = ServerHandle::start(server, fresh.url()).await?;
-            let outcome = async {
-                handle.wait_healthy(opts.health_timeout).await?;
-                run_phases(opts, &handle.target, Some(handle.pid)).await
-            }
-            .await;
-            let stack = handle.line.stack.clone();
-            let stderr = handle.stderr.clone();
-            let shutdown = handle.shutdown(opts.shutdown_grace).await?;
-            fresh.drop_now()?;
+            let (spec, db, admin) = (server.clone(), *db, pg_admin_url.clone());
+            let health_timeout = opts.health_timeout;
+            let started = tokio::task::spawn_blocking(move || -> anyhow::Result<Server> {
+                let mut started = spec.start(db, admin.as_deref())?;
+                started.wait_healthy(health_timeout)?;
+                Ok(started)
+            })
+            .await
+            .context("starting the server panicked")??;
+            let target = Target::from_addr(started.addr());
+            let outcome = run_phases(opts, &target, Some(started.pid())).await;
+            let stack = started.startup().stack.clone();
+            let server_stderr = started.stderr();
+            let (workers, pool) = (started.startup().workers, started.startup().pool);
+            let grace = opts.shutdown_grace;
+            let stopped = tokio::task::spawn_blocking(move || started.stop(grace))
+                .await
+                .context("stopping the server panicked")??;
             let (result, monitor) = outcome.with_context(|| {
                 format!(
                     "measuring {stack}; server stderr:\n{}",
-                    stderr.text().trim_end()
+                    server_stderr.trim_end()
                 )
             })?;
             let mut prov = provenance.clone();
@@ -104,41 +125,46 @@ pub async fn measure(
             let record = build_record(
                 opts,
                 &stack,
-                db.name(),
+                Some(db),
                 &result,
-                &monitor,
-                Some(shutdown.clean),
-                Some((server.workers, server.pool_size)),
+                monitor,
+                Some(stopped.clean()),
+                (workers, pool),
                 prov,
             );
-            Ok((record, result))
+            Ok(Measurement {
+                record,
+                result,
+                server_stderr,
+            })
         }
         TargetSpec::Url {
             url,
             stack,
             server_pid,
+            health,
+            db,
         } => {
             let target = Target::from_url(url).await?;
-            server::wait_healthy(&target, opts.health_timeout, None, &OutputTail::default())
-                .await?;
-            let db = engine::get_once(&target, "/health", Duration::from_secs(5))
-                .await
-                .ok()
-                .and_then(|(_, body)| serde_json::from_slice::<serde_json::Value>(&body).ok())
-                .and_then(|v| v.get("db").and_then(|d| d.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| "unknown".to_owned());
+            if let Some(path) = health {
+                engine::wait_healthy(&target, path, opts.health_timeout).await?;
+            }
             let (result, monitor) = run_phases(opts, &target, *server_pid).await?;
             let record = build_record(
                 opts,
                 stack,
-                &db,
+                *db,
                 &result,
-                &monitor,
+                monitor,
                 None,
-                None,
+                (None, None),
                 provenance.clone(),
             );
-            Ok((record, result))
+            Ok(Measurement {
+                record,
+                result,
+                server_stderr: String::new(),
+            })
         }
     }
 }
@@ -152,9 +178,12 @@ pub struct Monitor {
     pub loadgen_cpu_seconds: f64,
     pub seeded: usize,
     pub seeded_for_delete: usize,
+    /// `soak`: the integrity check after the load.
+    pub integrity: Option<Integrity>,
 }
 
-/// Seeds, then runs warm-up and measurement while sampling CPU/RSS over exactly the measured window.
+/// Seeds, then runs warm-up and measurement while sampling CPU/RSS over exactly the measured
+/// window; then, for `soak`, reads back every acknowledged write.
 pub async fn run_phases(
     opts: &MeasureOptions,
     target: &Target,
@@ -182,15 +211,15 @@ pub async fn run_phases(
     let measure_start = start + opts.load.warmup;
     let monitor = tokio::spawn(async move {
         tokio::time::sleep_until(measure_start.into()).await;
-        let server_cpu = pid.and_then(|p| server::cpu_seconds(Some(p)).ok());
-        let own_cpu = server::cpu_seconds(None).unwrap_or(0.0);
+        let server_cpu = pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok());
+        let own_cpu = monitor::cpu_seconds(None).unwrap_or(0.0);
         let sampler = pid.map(|p| RssSampler::start(p, Duration::from_millis(50)));
         (server_cpu, own_cpu, sampler)
     });
-    let result = engine::run(&opts.load, target, ids.clone(), start).await?;
+    let mut result = engine::run(&opts.load, target, ids.clone(), start).await?;
     let (server_cpu0, own_cpu0, sampler) = monitor.await.context("monitor task panicked")?;
-    let own_cpu1 = server::cpu_seconds(None).unwrap_or(own_cpu0);
-    let server_cpu1 = pid.and_then(|p| server::cpu_seconds(Some(p)).ok());
+    let own_cpu1 = monitor::cpu_seconds(None).unwrap_or(own_cpu0);
+    let server_cpu1 = pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok());
     let peak = match sampler {
         Some(s) => Some(s.finish().await),
         None => None,
@@ -198,11 +227,17 @@ pub async fn run_phases(
     let monitor = Monitor {
         server_cpu_seconds: server_cpu0.zip(server_cpu1).map(|(a, b)| (b - a).max(0.0)),
         server_peak_rss_bytes: peak.filter(|&p| p > 0),
-        server_vmhwm_bytes: pid.and_then(|p| server::status_kb_field(p, "VmHWM")),
+        server_vmhwm_bytes: pid.and_then(|p| monitor::status_kb_field(p, "VmHWM")),
         loadgen_cpu_seconds: (own_cpu1 - own_cpu0).max(0.0),
         seeded: ids.ids.len(),
         seeded_for_delete: ids.delete_ids.len(),
+        integrity: None,
     };
+    let mut monitor = monitor;
+    if kind == WorkloadKind::Soak {
+        let ledgers = std::mem::take(&mut result.ledgers);
+        monitor.integrity = Some(soak::verify(target, ledgers, opts.load.timeout).await);
+    }
     Ok((result, monitor))
 }
 
@@ -211,7 +246,7 @@ pub fn loadgen_cores(opts: &MeasureOptions) -> usize {
     let available = opts
         .pinning
         .as_ref()
-        .map_or_else(|| server::allowed_cores().len(), |p| p.loadgen.len());
+        .map_or_else(|| monitor::allowed_cores().len(), |p| p.loadgen.len());
     available.min(opts.threads.max(1)).max(1)
 }
 
@@ -222,11 +257,11 @@ pub fn loadgen_cores(opts: &MeasureOptions) -> usize {
 fn build_record(
     opts: &MeasureOptions,
     stack: &str,
-    db: &str,
+    db: Option<DbKind>,
     r: &LoadResult,
-    m: &Monitor,
+    m: Monitor,
     clean_shutdown: Option<bool>,
-    server_config: Option<(usize, usize)>,
+    (server_workers, server_pool_size): (Option<usize>, Option<usize>),
     mut provenance: Provenance,
 ) -> Record {
     let cores = loadgen_cores(opts);
@@ -241,10 +276,11 @@ fn build_record(
     Record {
         schema_version: SCHEMA_VERSION,
         stack: stack.to_owned(),
-        db: db.to_owned(),
+        db,
         workload: load.workload.kind,
-        mix: (load.workload.kind == WorkloadKind::Mixed).then_some(load.workload.mix),
-        load_model: load.model.name().to_owned(),
+        mix: load.workload.kind.mixes().then_some(load.workload.mix),
+        path: (load.workload.kind == WorkloadKind::Get).then(|| load.workload.path.clone()),
+        load_model: LoadModelKind::of(load.model),
         connections: load.connections,
         threads: opts.threads,
         target_rate: load.model.rate(),
@@ -253,8 +289,8 @@ fn build_record(
         warmup_seconds: load.warmup.as_secs_f64(),
         seeded: m.seeded,
         seeded_for_delete: m.seeded_for_delete,
-        server_workers: server_config.map(|c| c.0),
-        server_pool_size: server_config.map(|c| c.1),
+        server_workers,
+        server_pool_size,
         repetition: opts.repetition,
         results: Results {
             requests: r.requests,
@@ -278,6 +314,7 @@ fn build_record(
             loadgen_cores: cores,
             loadgen_saturated: saturated,
             clean_shutdown,
+            integrity: m.integrity,
         },
         provenance,
     }
@@ -290,9 +327,9 @@ pub fn summarize(rec: &Record) -> String {
     let mut s = format!(
         "{stack} {db} {workload} {model} c={conns}{rate}: {ok} ok / {req} requests in {secs:.2}s = {tp:.0} ok req/s",
         stack = rec.stack,
-        db = rec.db,
+        db = rec.db.map_or("unknown database", DbKind::name),
         workload = rec.workload,
-        model = rec.load_model,
+        model = rec.load_model.name(),
         conns = rec.connections,
         rate = rec
             .target_rate
@@ -312,18 +349,7 @@ pub fn summarize(rec: &Record) -> String {
         "\n  latency µs: p50 {} p90 {} p99 {} p99.9 {} max {} mean {:.1}",
         l.p50, l.p90, l.p99, l.p99_9, l.max, l.mean
     );
-    let e = &r.errors;
-    s += &format!(
-        "\n  errors: {} (connect {}, io {}, timeout {}, 4xx {}, 5xx {}, other status {}, body mismatch {})",
-        r.errors_total,
-        e.connect,
-        e.io,
-        e.timeout,
-        e.status_4xx,
-        e.status_5xx,
-        e.status_other,
-        e.body_mismatch
-    );
+    s += &format!("\n  errors: {} ({})", r.errors_total, r.errors);
     if let Some(cpu) = r.server_cpu_seconds {
         s += &format!(
             "\n  server: {cpu:.2} CPU-s, {} req/CPU-s, peak RSS {}",
@@ -350,6 +376,23 @@ pub fn summarize(rec: &Record) -> String {
             ", server shutdown {}",
             if clean { "clean" } else { "NOT clean" }
         );
+    }
+    if let Some(i) = &r.integrity {
+        s += &format!(
+            "\n  integrity: {} — acknowledged {} creates, {} updates, {} deletes; {} wrong answers during the load; \
+             read back with {} requests: {} checks passed, {} failed",
+            if i.holds() { "holds" } else { "BROKEN" },
+            i.acked_creates,
+            i.acked_updates,
+            i.acked_deletes,
+            i.load_problems,
+            i.requests,
+            i.passed,
+            i.failed
+        );
+        for line in &i.samples {
+            s += &format!("\n  ! {line}");
+        }
     }
     if r.ids_exhausted {
         s += "\n  note: the delete pool ran out of seeded ids; the run stopped early (raise --delete-seed)";

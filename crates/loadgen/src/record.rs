@@ -8,7 +8,10 @@ use std::process::Command;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ErrorCounts, LatencySummary};
+use harness::DbKind;
+
+use crate::engine::{ErrorCounts, LatencySummary, LoadModel};
+use crate::soak::Integrity;
 use crate::workload::{Mix, WorkloadKind};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -18,31 +21,29 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Record {
     pub schema_version: u32,
     pub stack: String,
-    pub db: String,
+    /// `None` for a server loadgen did not start, whose database it does not know.
+    pub db: Option<DbKind>,
     pub workload: WorkloadKind,
-    /// Weights of the `mixed` workload (absent for the others).
+    /// Weights of a mixing workload (absent for the others).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mix: Option<Mix>,
-    /// `closed` or `open`.
-    pub load_model: String,
+    /// The path of the `get` workload (absent for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub load_model: LoadModelKind,
     pub connections: usize,
     pub threads: usize,
     /// Open loop: requests per second asked for.
     pub target_rate: Option<f64>,
     /// Fixed request count instead of a duration, if one was asked for.
-    #[serde(default)]
     pub fixed_requests: Option<u64>,
     pub duration_seconds: f64,
     pub warmup_seconds: f64,
     /// Tasks seeded for reads/updates/lists, and for deletes.
-    #[serde(default)]
     pub seeded: usize,
-    #[serde(default)]
     pub seeded_for_delete: usize,
     /// Server `--workers` and `--pool-size` (when loadgen started the server).
-    #[serde(default)]
     pub server_workers: Option<usize>,
-    #[serde(default)]
     pub server_pool_size: Option<usize>,
     pub repetition: u32,
     pub results: Results,
@@ -62,7 +63,6 @@ pub struct Results {
     pub achieved_rate: f64,
     pub late_sends: u64,
     /// The delete pool ran out and the run stopped early (not an error; the window is shorter).
-    #[serde(default)]
     pub ids_exhausted: bool,
     pub measured_seconds: f64,
     /// Latency percentiles in microseconds.
@@ -70,16 +70,17 @@ pub struct Results {
     pub server_cpu_seconds: Option<f64>,
     pub server_peak_rss_bytes: Option<u64>,
     /// VmHWM at the end of the run (peak since the server started, seeding included).
-    #[serde(default)]
     pub server_vmhwm_bytes: Option<u64>,
     pub requests_per_server_cpu_second: Option<f64>,
     pub loadgen_cpu_seconds: f64,
     /// Cores the load generator could use (pinned set, capped by its threads).
-    #[serde(default)]
     pub loadgen_cores: usize,
     pub loadgen_saturated: bool,
     /// `None` when loadgen did not start the server.
     pub clean_shutdown: Option<bool>,
+    /// `soak`: what the integrity check found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<Integrity>,
 }
 
 impl Results {
@@ -98,7 +99,34 @@ impl Results {
         if self.ids_exhausted {
             f.push(Flag::IdsExhausted);
         }
+        if self.integrity.as_ref().is_some_and(|i| !i.holds()) {
+            f.push(Flag::IntegrityBroken);
+        }
         f
+    }
+}
+
+/// How a run paced its requests (the rate, for open loop, is `target_rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadModelKind {
+    Closed,
+    Open,
+}
+
+impl LoadModelKind {
+    pub const fn of(model: LoadModel) -> Self {
+        match model {
+            LoadModel::Closed => Self::Closed,
+            LoadModel::Open { .. } => Self::Open,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+        }
     }
 }
 
@@ -109,14 +137,16 @@ pub enum Flag {
     Saturated,
     UncleanShutdown,
     IdsExhausted,
+    IntegrityBroken,
 }
 
 impl Flag {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Errors,
         Self::Saturated,
         Self::UncleanShutdown,
         Self::IdsExhausted,
+        Self::IntegrityBroken,
     ];
 
     pub const fn marker(self) -> &'static str {
@@ -125,6 +155,7 @@ impl Flag {
             Self::Saturated => "²",
             Self::UncleanShutdown => "³",
             Self::IdsExhausted => "⁴",
+            Self::IntegrityBroken => "⁵",
         }
     }
 
@@ -137,6 +168,9 @@ impl Flag {
             Self::UncleanShutdown => "the server did not exit with status 0 within 10 s of SIGTERM",
             Self::IdsExhausted => {
                 "the delete pool ran out of seeded ids and the run stopped early (shorter window)"
+            }
+            Self::IntegrityBroken => {
+                "the integrity check after the load failed: an acknowledged write was not found as written"
             }
         }
     }
@@ -305,9 +339,14 @@ mod tests {
 
     #[test]
     fn formats_dates() {
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(format_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_700_000_000, "2023-11-14T22:13:20Z"),
+        ];
+        for (secs, date) in cases {
+            assert_eq!(format_rfc3339(secs), date);
+        }
     }
 
     #[test]

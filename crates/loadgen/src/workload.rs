@@ -1,14 +1,17 @@
-//! Workloads: which request each virtual client sends next, and what a correct answer looks like.
+//! Workloads: which request each virtual client sends next, and what a correct answer looks
+//! like. Requests are serialised into reusable buffers ([`harness::wire::write_request`]).
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use std::io::Write as _;
-
 use anyhow::{Context, bail};
+use harness::rng::Rng;
+use harness::wire::{self, write_request};
 use serde::{Deserialize, Serialize};
+
+use crate::soak::Ledger;
 
 /// The named workloads of the benchmark method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -23,10 +26,16 @@ pub enum WorkloadKind {
     Mixed,
     Sleep,
     Fibonacci,
+    /// The mix, with every client writing only tasks of its own, every answer checked byte
+    /// for byte, and every acknowledged write checked after the load (see [`crate::soak`]).
+    Soak,
+    /// `GET` of one path (`loadgen run --url http://HOST:PORT/PATH`), any 2xx accepted: load
+    /// for any server, as wrk gives it.
+    Get,
 }
 
 impl WorkloadKind {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::Hello,
         Self::Create,
         Self::Read,
@@ -36,6 +45,8 @@ impl WorkloadKind {
         Self::Mixed,
         Self::Sleep,
         Self::Fibonacci,
+        Self::Soak,
+        Self::Get,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -49,7 +60,28 @@ impl WorkloadKind {
             Self::Mixed => "mixed",
             Self::Sleep => "sleep",
             Self::Fibonacci => "fibonacci",
+            Self::Soak => "soak",
+            Self::Get => "get",
         }
+    }
+
+    /// The weights a mixing workload uses unless told otherwise.
+    pub const fn default_mix(self) -> Mix {
+        match self {
+            Self::Soak => Mix {
+                read: 70,
+                create: 10,
+                update: 5,
+                delete: 5,
+                list: 10,
+            },
+            _ => Mix::DEFAULT,
+        }
+    }
+
+    /// Whether the workload draws its operations from a [`Mix`].
+    pub const fn mixes(self) -> bool {
+        matches!(self, Self::Mixed | Self::Soak)
     }
 
     /// Whether the workload reads or writes pre-seeded tasks (and so needs seeding).
@@ -75,7 +107,13 @@ impl FromStr for WorkloadKind {
         Self::ALL
             .into_iter()
             .find(|w| w.name() == s)
-            .with_context(|| format!("unknown workload {s:?} (expected one of hello, create, read, update, delete, list, mixed, sleep, fibonacci)"))
+            .with_context(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|w| w.name()).collect();
+                format!(
+                    "unknown workload {s:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -86,29 +124,31 @@ pub struct Mix {
     pub create: u32,
     pub update: u32,
     pub delete: u32,
-    #[serde(default)]
     pub list: u32,
 }
 
 impl Default for Mix {
     fn default() -> Self {
-        Self {
-            read: 80,
-            create: 10,
-            update: 5,
-            delete: 5,
-            list: 0,
-        }
+        Self::DEFAULT
     }
 }
 
 impl Mix {
+    /// The benchmark method's realistic mix: 80 % read, 10 % create, 5 % update, 5 % delete.
+    pub const DEFAULT: Self = Self {
+        read: 80,
+        create: 10,
+        update: 5,
+        delete: 5,
+        list: 0,
+    };
+
     fn total(&self) -> u32 {
         self.read + self.create + self.update + self.delete + self.list
     }
 
     /// Picks an operation for a uniform draw `r` in `0..total`.
-    fn pick(&self, mut r: u32) -> Op {
+    pub fn pick(&self, mut r: u32) -> Op {
         for (w, op) in [
             (self.read, Op::Read),
             (self.create, Op::Create),
@@ -176,18 +216,21 @@ impl FromStr for Mix {
     }
 }
 
-/// A workload: its kind and, for `mixed`, the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A workload: its kind, the weights of a mixing one, and the path of `get`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     pub kind: WorkloadKind,
     pub mix: Mix,
+    /// What `get` requests (`/` unless given).
+    pub path: String,
 }
 
 impl Workload {
     pub fn new(kind: WorkloadKind) -> Self {
         Self {
             kind,
-            mix: Mix::default(),
+            mix: kind.default_mix(),
+            path: "/".to_owned(),
         }
     }
 }
@@ -203,14 +246,40 @@ pub enum Op {
     List,
     Sleep,
     Fibonacci,
+    Get,
 }
 
 impl Op {
-    pub const fn expected_status(self) -> u16 {
+    /// Whether `status` is the success this operation expects.
+    pub const fn accepts(self, status: u16) -> bool {
         match self {
-            Self::Create => 201,
-            Self::Delete => 204,
-            _ => 200,
+            Self::Create => status == 201,
+            Self::Delete => status == 204,
+            Self::Get => status >= 200 && status < 300,
+            _ => status == 200,
+        }
+    }
+}
+
+/// How a response measured up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Status4xx,
+    Status5xx,
+    /// A status other than the expected one that is neither 4xx nor 5xx.
+    StatusOther,
+    /// The expected status with the wrong body.
+    BodyMismatch,
+}
+
+impl Verdict {
+    /// The class of an unexpected `status`.
+    pub const fn of_status(status: u16) -> Self {
+        match status {
+            400..=499 => Self::Status4xx,
+            500..=599 => Self::Status5xx,
+            _ => Self::StatusOther,
         }
     }
 }
@@ -229,11 +298,7 @@ pub struct SeededIds {
 
 impl SeededIds {
     pub fn new(ids: Vec<i64>, mut delete_ids: Vec<i64>) -> Self {
-        let mut rng = Rng::new(0x05ee_d1d5);
-        for i in (1..delete_ids.len()).rev() {
-            let j = rng.below(i as u64 + 1) as usize;
-            delete_ids.swap(i, j);
-        }
+        Rng::new(0x05ee_d1d5).shuffle(&mut delete_ids);
         Self {
             ids,
             delete_ids,
@@ -265,29 +330,6 @@ impl SeededIds {
     }
 }
 
-/// A small, fast PRNG (splitmix64); each virtual client owns one, so no locks.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub const fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0); the modulo bias is negligible for our ranges.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-}
-
 /// A request ready to send and what its answer must look like.
 #[derive(Debug)]
 pub struct Planned<'a> {
@@ -298,26 +340,8 @@ pub struct Planned<'a> {
     pub expect_id: Option<i64>,
 }
 
-/// Serialises `METHOD path HTTP/1.1` and the fixed headers (and a JSON body) into `out`.
-pub fn write_request(out: &mut Vec<u8>, method: &str, path: &str, host: &str, body: Option<&[u8]>) {
-    out.clear();
-    out.extend_from_slice(method.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(path.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    if let Some(body) = body {
-        out.extend_from_slice(b"content-type: application/json\r\ncontent-length: ");
-        write!(out, "{}", body.len()).expect("writing to a Vec cannot fail");
-        out.extend_from_slice(b"\r\n\r\n");
-        out.extend_from_slice(body);
-    } else {
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-/// Generates requests for one virtual client, serialised into reusable buffers.
+/// Generates requests for one virtual client, serialised into reusable buffers, and judges
+/// their responses.
 #[derive(Debug)]
 pub struct RequestGen {
     workload: Workload,
@@ -331,10 +355,13 @@ pub struct RequestGen {
     hello: Vec<u8>,
     sleep: Vec<u8>,
     fibonacci: Vec<u8>,
+    get: Vec<u8>,
     /// The current varying request, and scratch space for its path and body.
     scratch: Vec<u8>,
     path: String,
     body: Vec<u8>,
+    /// `soak`: what this client has written and must find again.
+    ledger: Option<Box<Ledger>>,
 }
 
 impl RequestGen {
@@ -349,14 +376,21 @@ impl RequestGen {
         if host.is_empty() || host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             bail!("host {host:?} is not a valid header value");
         }
+        if !workload.path.starts_with('/')
+            || workload
+                .path
+                .bytes()
+                .any(|b| b.is_ascii_control() || b == b' ')
+        {
+            bail!("path {:?} is not a valid request target", workload.path);
+        }
         let fixed = |path: &str| {
             let mut out = Vec::new();
             write_request(&mut out, "GET", path, host, None);
             out
         };
+        let ledger = (workload.kind == WorkloadKind::Soak).then(|| Box::new(Ledger::new(client)));
         Ok(Self {
-            workload,
-            ids,
             rng: Rng::new(0x1234_5678 ^ client.wrapping_mul(0x9e37_79b9)),
             host: host.to_owned(),
             counter: 0,
@@ -365,9 +399,13 @@ impl RequestGen {
             hello: fixed("/"),
             sleep: fixed("/sleep?ms=2"),
             fibonacci: fixed("/fibonacci"),
+            get: fixed(&workload.path),
             scratch: Vec::with_capacity(256),
             path: String::with_capacity(64),
             body: Vec::with_capacity(64),
+            ledger,
+            workload,
+            ids,
         })
     }
 
@@ -381,9 +419,10 @@ impl RequestGen {
             WorkloadKind::List => Op::List,
             WorkloadKind::Sleep => Op::Sleep,
             WorkloadKind::Fibonacci => Op::Fibonacci,
-            WorkloadKind::Mixed => {
+            WorkloadKind::Get => Op::Get,
+            WorkloadKind::Mixed | WorkloadKind::Soak => {
                 let total = self.workload.mix.total();
-                let r = self.rng.below(u64::from(total)) as u32;
+                let r = u32::try_from(self.rng.below(u64::from(total))).expect("below a u32");
                 self.workload.mix.pick(r)
             }
         }
@@ -394,7 +433,7 @@ impl RequestGen {
         if ids.is_empty() {
             return None;
         }
-        Some(ids[self.rng.below(ids.len() as u64) as usize])
+        Some(ids[self.rng.index(ids.len())])
     }
 
     /// Serialises a request with a varying path (and body) into `scratch`.
@@ -413,20 +452,19 @@ impl RequestGen {
     }
 
     fn set_body(&mut self, args: std::fmt::Arguments<'_>) {
+        use std::io::Write as _;
         self.body.clear();
         self.body
             .write_fmt(args)
             .expect("writing to a Vec cannot fail");
     }
 
-    /// The next request, or `None` when the workload has run out of ids (delete pool spent,
-    /// or nothing was seeded for a workload that needs seeded ids).
-    pub fn next_request(&mut self) -> Option<Planned<'_>> {
-        let op = self.op();
+    /// Path and body of a seeded-id workload's request; `None` when the ids have run out.
+    fn plan_seeded(&mut self, op: Op) -> Option<Option<i64>> {
         self.counter += 1;
         let n = self.counter * self.clients + self.client;
-        let expect_id = match op {
-            Op::Hello | Op::Sleep | Op::Fibonacci => None,
+        Some(match op {
+            Op::Hello | Op::Sleep | Op::Fibonacci | Op::Get => None,
             Op::Create => {
                 self.set_path(format_args!("/tasks"));
                 self.set_body(format_args!("{{\"name\":\"task {n}\",\"done\":false}}"));
@@ -454,11 +492,25 @@ impl RequestGen {
                 self.set_path(format_args!("/tasks?limit=20&offset={offset}"));
                 None
             }
+        })
+    }
+
+    /// The next request, or `None` when the workload has run out of ids (delete pool spent,
+    /// or nothing was seeded for a workload that needs seeded ids).
+    pub fn next_request(&mut self) -> Option<Planned<'_>> {
+        let drawn = self.op();
+        let (op, expect_id) = match &mut self.ledger {
+            Some(ledger) => {
+                let op = ledger.plan(drawn, &mut self.rng, &mut self.path, &mut self.body);
+                (op, None)
+            }
+            None => (drawn, self.plan_seeded(drawn)?),
         };
         let request: &[u8] = match op {
             Op::Hello => &self.hello,
             Op::Sleep => &self.sleep,
             Op::Fibonacci => &self.fibonacci,
+            Op::Get => &self.get,
             Op::Create => self.build("POST", true),
             Op::Read | Op::List => self.build("GET", false),
             Op::Update => self.build("PUT", true),
@@ -469,6 +521,39 @@ impl RequestGen {
             request,
             expect_id,
         })
+    }
+
+    /// Judges the response to the request planned last: its status and, when `sample` (or
+    /// always, for `soak`), its body.
+    pub fn check(
+        &mut self,
+        op: Op,
+        expect_id: Option<i64>,
+        response: &wire::Response<'_>,
+        sample: bool,
+    ) -> Verdict {
+        if let Some(ledger) = &mut self.ledger {
+            return ledger.check(response);
+        }
+        if !op.accepts(response.status) {
+            Verdict::of_status(response.status)
+        } else if sample && !body_ok(op, expect_id, response.body) {
+            Verdict::BodyMismatch
+        } else {
+            Verdict::Ok
+        }
+    }
+
+    /// The request planned last got no response (timeout, broken connection).
+    pub fn lost(&mut self, why: &str) {
+        if let Some(ledger) = &mut self.ledger {
+            ledger.lost(why);
+        }
+    }
+
+    /// What a `soak` client wrote, for the integrity check after the load.
+    pub fn into_ledger(self) -> Option<Ledger> {
+        self.ledger.map(|l| *l)
     }
 }
 
@@ -503,6 +588,7 @@ pub fn body_ok(op: Op, expect_id: Option<i64>, body: &[u8]) -> bool {
             Ok(tasks) => tasks.len() <= 20 && tasks.windows(2).all(|w| w[0].id < w[1].id),
             Err(_) => false,
         },
+        Op::Get => true,
         Op::Fibonacci => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]

@@ -11,22 +11,16 @@ use shared::{Settings, Store};
 const STACK: &str = "actix-sqlx";
 
 fn main() -> ExitCode {
-    shared::config::init_logging();
-    shared::config::raise_fd_limit();
-    let settings = match Settings::from_env_and_args(STACK, "The todo API on actix-web + sqlx") {
-        Ok(settings) => settings,
-        Err(err) => return shared::config::fail(STACK, &err),
-    };
-    match actix_web::rt::System::new().block_on(serve(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => shared::config::fail(STACK, &format!("{err:#}")),
-    }
+    shared::process::main(
+        STACK,
+        "The todo API on actix-web + sqlx",
+        |settings, listener| actix_web::rt::System::new().block_on(serve(settings, listener)),
+    )
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let db = SqlxDb::connect(&settings.database, settings.pool_size)
-        .await
-        .with_context(|| format!("cannot open the database {}", settings.database))?;
+async fn serve(settings: Settings, listener: std::net::TcpListener) -> anyhow::Result<()> {
+    let connect = async { Ok(SqlxDb::connect(&settings.database, settings.pool_size).await?) };
+    let db = shared::process::open_database(&settings.database, connect).await?;
     let data = Data::new(db.clone());
     let server = HttpServer::new(move || {
         App::new()
@@ -38,13 +32,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     .disable_signals()
     .shutdown_timeout(shared::SHUTDOWN_GRACE.as_secs())
     .client_request_timeout(shared::HEADER_READ_TIMEOUT)
-    .bind(settings.bind)
+    .listen(listener)
     .with_context(|| format!("cannot listen on {}", settings.bind))?;
     let addr = *server
         .addrs()
         .first()
         .context("the server is bound to no address")?;
-    let stop = shared::config::shutdown_signal();
+    let stop = shared::process::shutdown_signal();
     println!("{}", settings.listening_line(addr));
 
     let server = server.run();

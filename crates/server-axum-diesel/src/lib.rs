@@ -7,35 +7,63 @@
 use anyhow::Context as _;
 use deadpool_diesel::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use diesel::{Connection, PgConnection, SqliteConnection};
+use shared::ApiError;
 use shared::config::Database;
-use shared::diesel_store::TaskStore;
-use shared::{ApiError, Store};
+use shared::diesel_store::{BlockingPool, DieselStore, TaskStore};
 
-/// A deadpool of diesel connections to SQLite or PostgreSQL.
-#[derive(Clone)]
-pub enum DeadpoolDiesel {
-    Sqlite(Pool<Manager<SqliteConnection>>),
-    Postgres(Pool<Manager<PgConnection>>),
+/// The store: a deadpool of diesel connections to SQLite or PostgreSQL.
+pub type DeadpoolDiesel = DieselStore<Deadpool<SqliteConnection>, Deadpool<PgConnection>>;
+
+/// A deadpool of diesel connections of type `C`.
+pub struct Deadpool<C: Send + 'static>(Pool<Manager<C>>)
+where
+    Manager<C>: Managed<C>;
+
+/// What deadpool-diesel's manager is for a connection type it can pool.
+pub trait Managed<C: Send + 'static>:
+    deadpool::managed::Manager<Type = deadpool_diesel::Connection<C>, Error = deadpool_diesel::Error>
+{
 }
 
-impl DeadpoolDiesel {
-    /// Opens one connection and runs the migrations (so an unreachable database is reported at
-    /// once, with its cause), then builds the pool.
-    pub async fn connect(database: &Database, size: u32) -> anyhow::Result<Self> {
-        Ok(match database {
-            Database::Sqlite(path) => Self::Sqlite(pool(&path.to_string_lossy(), size).await?),
-            Database::Postgres(url) => Self::Postgres(pool(url, size).await?),
-        })
+impl<C: Send + 'static, M> Managed<C> for M where
+    M: deadpool::managed::Manager<
+            Type = deadpool_diesel::Connection<C>,
+            Error = deadpool_diesel::Error,
+        >
+{
+}
+
+impl<C: Send + 'static> Clone for Deadpool<C>
+where
+    Manager<C>: Managed<C>,
+{
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
     }
 }
 
-async fn pool<C>(url: &str, size: u32) -> anyhow::Result<Pool<Manager<C>>>
+impl<C: Send + 'static> std::fmt::Debug for Deadpool<C>
+where
+    Manager<C>: Managed<C>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Deadpool").field(&self.0.status()).finish()
+    }
+}
+
+/// Opens one connection and runs the migrations (so an unreachable database is reported at
+/// once, with its cause), then builds the pool.
+pub async fn connect(database: &Database, size: u32) -> anyhow::Result<DeadpoolDiesel> {
+    Ok(match database {
+        Database::Sqlite(path) => DieselStore::Sqlite(pool(&path.to_string_lossy(), size).await?),
+        Database::Postgres(url) => DieselStore::Postgres(pool(url, size).await?),
+    })
+}
+
+async fn pool<C>(url: &str, size: u32) -> anyhow::Result<Deadpool<C>>
 where
     C: TaskStore + Connection + Send + 'static,
-    Manager<C>: deadpool::managed::Manager<
-            Type = deadpool_diesel::Connection<C>,
-            Error = deadpool_diesel::Error,
-        >,
+    Manager<C>: Managed<C>,
 {
     let owned = url.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -64,45 +92,38 @@ where
     let config = ManagerConfig {
         recycling_method: RecyclingMethod::Verified,
     };
-    Pool::builder(Manager::<C>::from_config(url, Runtime::Tokio1, config))
+    let pool = Pool::builder(Manager::<C>::from_config(url, Runtime::Tokio1, config))
         .max_size(size as usize)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(shared::POOL_TIMEOUT))
         .create_timeout(Some(shared::POOL_TIMEOUT))
         .post_create(prepare)
         .build()
-        .context("cannot build the connection pool")
+        .context("cannot build the connection pool")?;
+    Ok(Deadpool(pool))
 }
 
-/// Takes a connection from `pool` and runs `op` on it on a blocking thread.
-async fn interact<C, T>(
-    pool: &Pool<Manager<C>>,
-    op: impl FnOnce(&mut C) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError>
+/// A connection from the pool, with `op` run on it by `interact` on a blocking thread.
+impl<C> BlockingPool<C> for Deadpool<C>
 where
     C: TaskStore + Connection + Send + 'static,
-    T: Send + 'static,
-    Manager<C>: deadpool::managed::Manager<
-            Type = deadpool_diesel::Connection<C>,
-            Error = deadpool_diesel::Error,
-        >,
+    Manager<C>: Managed<C>,
 {
-    let conn = pool
-        .get()
-        .await
-        .map_err(|err| ApiError::unavailable(&err))?;
-    conn.interact(op)
-        .await
-        .map_err(|err| ApiError::internal(&err))?
-}
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut C) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let conn = self
+            .0
+            .get()
+            .await
+            .map_err(|err| ApiError::unavailable(&err))?;
+        conn.interact(op)
+            .await
+            .map_err(|err| ApiError::internal(&err))?
+    }
 
-impl Store for DeadpoolDiesel {
-    shared::diesel_store_methods!(DeadpoolDiesel, interact);
-
-    async fn close(&self) {
-        match self {
-            Self::Sqlite(pool) => pool.close(),
-            Self::Postgres(pool) => pool.close(),
-        }
+    fn close(&self) {
+        self.0.close();
     }
 }

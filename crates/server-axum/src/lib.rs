@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
@@ -196,10 +195,10 @@ async fn list<S: Store>(State(store): State<S>, RawQuery(query): RawQuery) -> Re
     Ok(Json(store.list(query).await?).into_response())
 }
 
-/// The whole life of an axum server: settings from flags and environment, a runtime of
-/// `WORKERS` threads, the store from `connect`, the start-up line, serving until SIGTERM or
-/// SIGINT, at most [`shared::SHUTDOWN_GRACE`] for in-flight requests, then the pool closed.
-/// Returns the process exit code.
+/// The whole life of an axum server after the shared start ([`shared::process::main`]): a
+/// runtime of `WORKERS` threads, the store from `connect`, the start-up line, serving until
+/// SIGTERM or SIGINT, at most [`shared::SHUTDOWN_GRACE`] for in-flight requests, then the pool
+/// closed. Returns the process exit code.
 pub fn run<S, F, Fut>(
     stack: &'static str,
     about: &'static str,
@@ -210,38 +209,28 @@ where
     F: FnOnce(Settings) -> Fut,
     Fut: Future<Output = anyhow::Result<S>>,
 {
-    shared::config::init_logging();
-    shared::config::raise_fd_limit();
-    let settings = match Settings::from_env_and_args(stack, about) {
-        Ok(settings) => settings,
-        Err(err) => return shared::config::fail(stack, &err),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.workers)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime can be built");
-    match runtime.block_on(serve(settings, connect)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => shared::config::fail(stack, &format!("{err:#}")),
-    }
+    shared::process::main(stack, about, |settings, listener| {
+        shared::process::runtime(settings.workers).block_on(serve(settings, listener, connect))
+    })
 }
 
-async fn serve<S, F, Fut>(settings: Settings, connect: F) -> anyhow::Result<()>
+async fn serve<S, F, Fut>(
+    settings: Settings,
+    listener: std::net::TcpListener,
+    connect: F,
+) -> anyhow::Result<()>
 where
     S: Store,
     F: FnOnce(Settings) -> Fut,
     Fut: Future<Output = anyhow::Result<S>>,
 {
-    let bind = settings.bind;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let addr = listener.local_addr()?;
-    let line = settings.listening_line(addr);
-    let store = connect(settings).await?;
-    let stop = shared::config::shutdown_signal();
-    println!("{line}");
+    let store =
+        shared::process::open_database(&settings.database, connect(settings.clone())).await?;
+    let stop = shared::process::shutdown_signal();
+    println!("{}", settings.listening_line(addr));
 
     serve_http1(listener, app(store.clone()), stop).await;
     store.close().await;

@@ -1,16 +1,11 @@
 //! `server-axum`: the todo API on axum + sqlx. See `--help`.
 
-use anyhow::Context as _;
 use shared::sqlx_store::SqlxDb;
 
 fn main() -> std::process::ExitCode {
     server_axum::run(
         "axum-sqlx",
         "The todo API on axum + sqlx",
-        |settings| async move {
-            SqlxDb::connect(&settings.database, settings.pool_size)
-                .await
-                .with_context(|| format!("cannot open the database {}", settings.database))
-        },
+        |settings| async move { Ok(SqlxDb::connect(&settings.database, settings.pool_size).await?) },
     )
 }

@@ -7,26 +7,31 @@
 use anyhow::Context as _;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
+use shared::ApiError;
 use shared::config::Database;
-use shared::diesel_store::TaskStore;
-use shared::{ApiError, Store};
+use shared::diesel_store::{BlockingPool, DieselStore, TaskStore};
 
-/// An r2d2 pool of diesel connections to SQLite or PostgreSQL.
-#[derive(Clone)]
-pub enum R2d2Diesel {
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
-    Postgres(Pool<ConnectionManager<PgConnection>>),
+/// The store: an r2d2 pool of diesel connections to SQLite or PostgreSQL.
+pub type R2d2Diesel = DieselStore<R2d2<SqliteConnection>, R2d2<PgConnection>>;
+
+/// An r2d2 pool of diesel connections of type `C`; its connections close when the last handle
+/// to it is dropped.
+#[derive(Debug)]
+pub struct R2d2<C: R2D2Connection + 'static>(Pool<ConnectionManager<C>>);
+
+impl<C: R2D2Connection + 'static> Clone for R2d2<C> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
 }
 
-impl R2d2Diesel {
-    /// Opens one connection and runs the migrations (so an unreachable database is reported at
-    /// once, with its cause), then builds the pool. Blocking: call it before serving.
-    pub fn connect(database: &Database, size: u32) -> anyhow::Result<Self> {
-        Ok(match database {
-            Database::Sqlite(path) => Self::Sqlite(pool(&path.to_string_lossy(), size)?),
-            Database::Postgres(url) => Self::Postgres(pool(url, size)?),
-        })
-    }
+/// Opens one connection and runs the migrations (so an unreachable database is reported at
+/// once, with its cause), then builds the pool. Blocking: call it before serving.
+pub fn connect(database: &Database, size: u32) -> anyhow::Result<R2d2Diesel> {
+    Ok(match database {
+        Database::Sqlite(path) => DieselStore::Sqlite(pool(&path.to_string_lossy(), size)?),
+        Database::Postgres(url) => DieselStore::Postgres(pool(url, size)?),
+    })
 }
 
 #[derive(Debug)]
@@ -38,10 +43,7 @@ impl<C: TaskStore + Connection> CustomizeConnection<C, diesel::r2d2::Error> for 
     }
 }
 
-fn pool<C: TaskStore + R2D2Connection + 'static>(
-    url: &str,
-    size: u32,
-) -> anyhow::Result<Pool<ConnectionManager<C>>> {
+fn pool<C: TaskStore + R2D2Connection + 'static>(url: &str, size: u32) -> anyhow::Result<R2d2<C>> {
     let mut first = C::establish(url)?;
     first.prepare()?;
     first.migrate()?;
@@ -52,30 +54,21 @@ fn pool<C: TaskStore + R2D2Connection + 'static>(
         .connection_customizer(Box::new(Prepare))
         .build(ConnectionManager::new(url))
         .context("cannot fill the connection pool")?;
-    Ok(pool)
+    Ok(R2d2(pool))
 }
 
-/// Takes a connection from `pool` and runs `op` on it, both on a blocking thread.
-async fn run<C, T>(
-    pool: &Pool<ConnectionManager<C>>,
-    op: impl FnOnce(&mut C) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError>
-where
-    C: TaskStore + R2D2Connection + 'static,
-    T: Send + 'static,
-{
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(|err| ApiError::unavailable(&err))?;
-        op(&mut conn)
-    })
-    .await
-    .map_err(|err| ApiError::internal(&err))?
-}
-
-impl Store for R2d2Diesel {
-    shared::diesel_store_methods!(R2d2Diesel, run);
-
-    /// r2d2 closes its connections when the last handle to the pool is dropped.
-    async fn close(&self) {}
+/// A connection from the pool, taken and used by `op` on a blocking thread.
+impl<C: TaskStore + R2D2Connection + 'static> BlockingPool<C> for R2d2<C> {
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut C) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let pool = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|err| ApiError::unavailable(&err))?;
+            op(&mut conn)
+        })
+        .await
+        .map_err(|err| ApiError::internal(&err))?
+    }
 }

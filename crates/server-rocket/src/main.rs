@@ -2,44 +2,31 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use rocket::config::{Ident, LogLevel, Shutdown};
 use rocket::fairing::AdHoc;
-use server_rocket::db::R2d2Diesel;
 use shared::Settings;
 
 const STACK: &str = "rocket-diesel";
 
 fn main() -> ExitCode {
-    shared::config::init_logging();
-    shared::config::raise_fd_limit();
-    let settings =
-        match Settings::from_env_and_args(STACK, "The todo API on Rocket + diesel (r2d2 pool)") {
-            Ok(settings) => settings,
-            Err(err) => return shared::config::fail(STACK, &err),
-        };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.workers)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime can be built");
-    match runtime.block_on(serve(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => shared::config::fail(STACK, &format!("{err:#}")),
-    }
+    shared::process::main(
+        STACK,
+        "The todo API on Rocket + diesel (r2d2 pool)",
+        |settings, listener| {
+            shared::process::runtime(settings.workers).block_on(serve(settings, listener))
+        },
+    )
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    // Fail fast on a port in use, before the database is touched; Rocket binds again below.
-    drop(
-        std::net::TcpListener::bind(settings.bind)
-            .with_context(|| format!("cannot listen on {}", settings.bind))?,
-    );
-    let database = settings.database.clone();
-    let pool_size = settings.pool_size;
-    let store = tokio::task::spawn_blocking(move || R2d2Diesel::connect(&database, pool_size))
-        .await?
-        .with_context(|| format!("cannot open the database {}", settings.database))?;
+async fn serve(settings: Settings, listener: std::net::TcpListener) -> anyhow::Result<()> {
+    // Rocket 0.5 binds its own socket: the port was checked, and is handed back to it.
+    drop(listener);
+    let (database, pool_size) = (settings.database.clone(), settings.pool_size);
+    let connect = async move {
+        tokio::task::spawn_blocking(move || server_rocket::db::connect(&database, pool_size))
+            .await?
+    };
+    let store = shared::process::open_database(&settings.database, connect).await?;
 
     let config = rocket::Config {
         address: settings.bind.ip(),
@@ -61,7 +48,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let announce = AdHoc::on_liftoff("announce", move |rocket| {
         Box::pin(async move {
             let addr = std::net::SocketAddr::new(rocket.config().address, rocket.config().port);
-            let stop = shared::config::shutdown_signal();
+            let stop = shared::process::shutdown_signal();
             let shutdown = rocket.shutdown();
             tokio::spawn(async move {
                 stop.await;

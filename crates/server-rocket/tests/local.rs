@@ -3,13 +3,10 @@
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::blocking::Client;
-use server_rocket::db::R2d2Diesel;
-use shared::config::Database;
 
 fn client() -> (Client, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let store = R2d2Diesel::connect(&Database::Sqlite(dir.path().join("todo.db")), 2)
-        .expect("SQLite opens");
+    let (dir, database) = harness::native::sqlite();
+    let store = server_rocket::db::connect(&database, 2).expect("SQLite opens");
     let config = rocket::Config {
         log_level: rocket::config::LogLevel::Off,
         ..rocket::Config::debug_default()
@@ -21,109 +18,30 @@ fn client() -> (Client, tempfile::TempDir) {
 }
 
 #[test]
-fn routes_catchers_and_guards() {
+fn answers_the_shared_cases() {
     let (client, _dir) = client();
-    let cases: &[(&str, &str, Option<&str>, Status, &str)] = &[
-        ("GET", "/", None, Status::Ok, "Hello, World!"),
-        (
-            "POST",
-            "/tasks",
-            Some(r#"{"name":"a"}"#),
-            Status::Created,
-            r#"{"id":1,"name":"a","done":false}"#,
-        ),
-        (
-            "PUT",
-            "/tasks/1",
-            Some(r#"{"name":"b","done":true}"#),
-            Status::Ok,
-            r#"{"id":1,"name":"b","done":true}"#,
-        ),
-        (
-            "GET",
-            "/tasks",
-            None,
-            Status::Ok,
-            r#"[{"id":1,"name":"b","done":true}]"#,
-        ),
-        (
-            "POST",
-            "/tasks",
-            Some(r#"{"name":" "}"#),
-            Status::UnprocessableEntity,
-            r#"{"error":"name must not be empty or only white space"}"#,
-        ),
-        (
-            "GET",
-            "/tasks/abc",
-            None,
-            Status::BadRequest,
-            r#"{"error":"the task id must be a base-10 integer that fits in 64 bits"}"#,
-        ),
-        (
-            "GET",
-            "/tasks?limit=0",
-            None,
-            Status::BadRequest,
-            r#"{"error":"query parameter limit must be an integer from 1 to 1000"}"#,
-        ),
-        ("DELETE", "/tasks/1", None, Status::NoContent, ""),
-        (
-            "GET",
-            "/tasks/1",
-            None,
-            Status::NotFound,
-            r#"{"error":"task 1 not found"}"#,
-        ),
-        (
-            "GET",
-            "/missing",
-            None,
-            Status::NotFound,
-            r#"{"error":"no route matches this path"}"#,
-        ),
-        (
-            "PATCH",
-            "/tasks",
-            None,
-            Status::MethodNotAllowed,
-            r#"{"error":"this method is not allowed on this path"}"#,
-        ),
-        (
-            "GET",
-            "/tasks/",
-            None,
-            Status::NotFound,
-            r#"{"error":"no route matches this path"}"#,
-        ),
-        (
-            "GET",
-            "//health",
-            None,
-            Status::NotFound,
-            r#"{"error":"no route matches this path"}"#,
-        ),
-        (
-            "POST",
-            "/fibonacci/",
-            None,
-            Status::NotFound,
-            r#"{"error":"no route matches this path"}"#,
-        ),
-    ];
-    for &(method, uri, body, status, expected) in cases {
-        let method = method.parse().expect("a method");
-        let mut request = client.req(method, uri);
-        if let Some(body) = body {
-            request = request.header(ContentType::JSON).body(body);
-        }
-        let response = request.dispatch();
-        assert_eq!(response.status(), status, "{method} {uri}");
-        assert_eq!(
-            response.into_string().unwrap_or_default(),
-            expected,
-            "{method} {uri}"
-        );
+    let answers: Vec<(u16, Vec<u8>)> = harness::native::CASES
+        .iter()
+        .map(|case| {
+            let method = case.method.parse().expect("a method");
+            let mut request = client.req(method, case.uri);
+            if let Some(body) = case.json {
+                request = request.header(ContentType::JSON).body(body);
+            }
+            let response = request.dispatch();
+            let status = response.status().code;
+            (status, response.into_bytes().unwrap_or_default())
+        })
+        .collect();
+    harness::native::assert_answers("rocket-diesel", &answers);
+}
+
+#[test]
+fn empty_segments_are_unknown_paths() {
+    let (client, _dir) = client();
+    for uri in ["//health", "/fibonacci/"] {
+        let response = client.post(uri).dispatch();
+        assert_eq!(response.status(), Status::NotFound, "{uri}");
     }
 }
 

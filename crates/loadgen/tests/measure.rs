@@ -1,5 +1,6 @@
-//! Server management end to end with a stand-in "server": a shell script that prints the
+//! One measurement end to end with a stand-in "server": a shell script that prints the
 //! start-up line for an in-test HTTP server, records its arguments, and exits 0 on SIGTERM.
+//! (The spawner's failure cases are tested in `harness`.)
 
 mod common;
 
@@ -9,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Reply, serve};
+use harness::DbKind;
+use harness::server::ServerSpec;
 use loadgen::engine::{LoadConfig, LoadModel};
 use loadgen::measure::{self, MeasureOptions, TargetSpec};
 use loadgen::record::Provenance;
-use loadgen::server::{DbKind, ServerHandle, ServerSpec};
 use loadgen::workload::{Workload, WorkloadKind};
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -24,11 +26,10 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 fn spec(binary: PathBuf) -> ServerSpec {
     ServerSpec {
-        binary,
         workers: 1,
-        pool_size: 2,
-        cores: None,
+        pool_size: Some(2),
         startup_timeout: Duration::from_secs(10),
+        ..ServerSpec::new(binary)
     }
 }
 
@@ -66,11 +67,12 @@ async fn measures_a_spawned_server_and_stops_it_cleanly() {
         db: DbKind::Sqlite,
         pg_admin_url: None,
     };
-    let (rec, _) = measure::measure(&opts, &target, &Provenance::collect())
+    let rec = measure::measure(&opts, &target, &Provenance::collect())
         .await
-        .unwrap();
+        .unwrap()
+        .record;
     assert_eq!(rec.stack, "fake-stack");
-    assert_eq!(rec.db, "sqlite");
+    assert_eq!(rec.db, Some(DbKind::Sqlite));
     assert_eq!((rec.results.requests, rec.results.ok), (200, 200));
     assert_eq!(rec.results.clean_shutdown, Some(true));
     assert!(rec.results.server_cpu_seconds.is_some_and(|c| c >= 0.0));
@@ -97,56 +99,4 @@ async fn measures_a_spawned_server_and_stops_it_cleanly() {
         .trim_start_matches("sqlite://")
         .to_owned();
     assert!(!Path::new(&db_path).parent().unwrap().exists(), "{db_path}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_dies_shows_its_stderr() {
-    let dir = tempfile::tempdir().unwrap();
-    let binary = script(
-        dir.path(),
-        "broken",
-        "echo 'broken: error: port in use' >&2\nexit 3",
-    );
-    let err = ServerHandle::start(&spec(binary), "sqlite://x.db")
-        .await
-        .unwrap_err();
-    let msg = format!("{err:#}");
-    assert!(
-        msg.contains("port in use") && msg.contains("without a start-up line"),
-        "{msg}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_server_times_out_and_an_unclean_exit_is_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut silent = spec(script(
-        dir.path(),
-        "silent",
-        "echo starting >&2\nexec sleep 30",
-    ));
-    silent.startup_timeout = Duration::from_millis(300);
-    let msg = format!(
-        "{:#}",
-        ServerHandle::start(&silent, "sqlite://x.db")
-            .await
-            .unwrap_err()
-    );
-    assert!(
-        msg.contains("no start-up line within") && msg.contains("starting"),
-        "{msg}"
-    );
-
-    // Exits 1 on SIGTERM: not clean.
-    let addr = serve(Arc::new(|_, _, _| Reply::new(200, "{}"))).await;
-    let body = format!(
-        "trap 'exit 1' TERM\necho 'listening on http://{addr} (stack=s, db=sqlite, workers=1, pool=2)'\nwhile true; do sleep 0.05; done"
-    );
-    let mut handle =
-        ServerHandle::start(&spec(script(dir.path(), "unclean", &body)), "sqlite://x.db")
-            .await
-            .unwrap();
-    handle.wait_healthy(Duration::from_secs(5)).await.unwrap();
-    let down = handle.shutdown(Duration::from_secs(5)).await.unwrap();
-    assert!(!down.clean, "{}", down.status);
 }

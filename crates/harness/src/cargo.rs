@@ -1,0 +1,99 @@
+//! Where the workspace's binaries are, and the one command that builds the measured ones.
+//!
+//! Tests run the servers of their own profile (`target/debug`); measurements run every server
+//! built with the `bench-release` profile. Cargo unifies features across the packages of one
+//! build, so the measured binaries are always built by [`build_measured`] with the same
+//! package set: the comparison and `cargo bench` then never rebuild each other's binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+use crate::STACKS;
+
+/// The profile every measured server is built with.
+pub const BENCH_PROFILE: &str = "bench-release";
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/harness sits two levels below the workspace root")
+        .to_owned()
+}
+
+/// The `target/` folder (`CARGO_TARGET_DIR` when set).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || workspace_root().join("target"),
+        |dir| {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        },
+    )
+}
+
+/// The path of a binary built with the profile of the running executable: next to it, or one
+/// folder up when it is a test or bench (`target/<profile>/deps/<test>`).
+pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("the running executable has a path")?;
+    let mut dir = exe.parent().context("an executable lives in a folder")?;
+    if dir.ends_with("deps") || dir.ends_with("examples") {
+        dir = dir.parent().context("deps/ lives in a profile folder")?;
+    }
+    let path = dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} is missing: build the servers first with `cargo build --workspace --bins` \
+             (scripts/test.sh does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The packages of every measured binary: each stack's server, and loadgen.
+pub fn measured_packages() -> Vec<&'static str> {
+    STACKS
+        .iter()
+        .map(|s| s.package)
+        .chain(["loadgen"])
+        .collect()
+}
+
+/// Builds every stack's server and loadgen with the benchmark profile (cargo does nothing when
+/// they are up to date) and returns the folder holding them.
+pub fn build_measured() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(workspace_root())
+        .args(["build", "--profile", BENCH_PROFILE]);
+    for package in measured_packages() {
+        build.args(["-p", package]);
+    }
+    let status = build.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building the measured binaries failed ({status})");
+    }
+    Ok(target_dir().join(BENCH_PROFILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_workspace() {
+        assert!(workspace_root().join("Cargo.lock").is_file());
+        let packages = measured_packages();
+        assert_eq!(packages.len(), STACKS.len() + 1);
+        assert!(sibling_binary("no-such-binary").is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! Fresh databases for one server run: a SQLite file in a temporary folder, or a new database
+//! in a PostgreSQL cluster where the admin URL may `CREATE DATABASE`. Each is removed when
+//! dropped, so every measured or tested combination starts from nothing.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{Context as _, bail};
+use shared::DbKind;
+
+/// The variable naming the PostgreSQL cluster the test suites create their databases in.
+pub const TEST_DATABASE_VAR: &str = "TEST_DATABASE_URL";
+
+/// `TEST_DATABASE_URL`, or an error that says how to set it.
+pub fn test_admin_url() -> anyhow::Result<String> {
+    std::env::var(TEST_DATABASE_VAR).with_context(|| {
+        format!(
+            "{TEST_DATABASE_VAR} is not set: PostgreSQL tests need a cluster they may create databases in, e.g. \
+             {TEST_DATABASE_VAR}=postgres://postgres@127.0.0.1:5432/postgres (scripts/test.sh starts a throwaway one)"
+        )
+    })
+}
+
+/// A database made for one run and removed afterwards.
+#[derive(Debug)]
+pub enum FreshDb {
+    /// `todo.db` in a temporary folder (removed with it).
+    Sqlite { dir: tempfile::TempDir, url: String },
+    /// `CREATE DATABASE harness_<pid>_<n>` in the cluster of `admin_url`.
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+        dropped: bool,
+    },
+}
+
+impl FreshDb {
+    /// Creates a fresh database of `kind`; PostgreSQL needs `pg_admin_url`.
+    pub fn create(kind: DbKind, pg_admin_url: Option<&str>) -> anyhow::Result<Self> {
+        match kind {
+            DbKind::Sqlite => {
+                let dir = tempfile::Builder::new()
+                    .prefix("harness-")
+                    .tempdir()
+                    .context("creating a temporary folder")?;
+                let url = format!("sqlite://{}", dir.path().join("todo.db").display());
+                Ok(Self::Sqlite { dir, url })
+            }
+            DbKind::Postgres => {
+                let admin_url = pg_admin_url
+                    .context(
+                        "PostgreSQL needs an admin URL of a cluster where databases may be created",
+                    )?
+                    .to_owned();
+                static COUNTER: AtomicU32 = AtomicU32::new(0);
+                let name = format!(
+                    "harness_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed)
+                );
+                psql(&admin_url, &format!("CREATE DATABASE {name}"))?;
+                let url = with_database(&admin_url, &name)?;
+                Ok(Self::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                    dropped: false,
+                })
+            }
+        }
+    }
+
+    /// The `DATABASE_URL` a server should get.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    pub const fn kind(&self) -> DbKind {
+        match self {
+            Self::Sqlite { .. } => DbKind::Sqlite,
+            Self::Postgres { .. } => DbKind::Postgres,
+        }
+    }
+
+    /// Drops a PostgreSQL database now (a SQLite file goes with its folder).
+    pub fn drop_now(&mut self) -> anyhow::Result<()> {
+        if let Self::Postgres {
+            admin_url,
+            name,
+            dropped,
+            ..
+        } = self
+            && !*dropped
+        {
+            *dropped = true;
+            psql(
+                admin_url,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        if let Err(err) = self.drop_now() {
+            eprintln!("warning: {err:#}");
+        }
+    }
+}
+
+/// Runs one SQL statement with `psql` against `url`.
+pub fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run psql (install the PostgreSQL client)")?;
+    if !out.status.success() {
+        bail!(
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// `postgres://u@h:5432/postgres?x=y` with the database name replaced.
+pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let scheme_end = url.find("://").context("a database URL has a scheme")? + 3;
+    let (base, query) = url.find('?').map_or((url, ""), |q| url.split_at(q));
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    Ok(format!("{}/{name}{query}", &base[..authority_end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_replaced() {
+        let cases = [
+            ("postgres://u@h:5/postgres", "postgres://u@h:5/x"),
+            ("postgres://u@h:5", "postgres://u@h:5/x"),
+            (
+                "postgresql://u:p@h/db?sslmode=disable",
+                "postgresql://u:p@h/x?sslmode=disable",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(with_database(input, "x").unwrap(), expected);
+        }
+        assert!(with_database("nonsense", "x").is_err());
+    }
+
+    #[test]
+    fn sqlite_databases_live_in_a_folder_of_their_own() {
+        let db = FreshDb::create(DbKind::Sqlite, None).unwrap();
+        let url = db.url().to_owned();
+        assert!(
+            url.starts_with("sqlite://") && url.ends_with("/todo.db"),
+            "{url}"
+        );
+        let folder = std::path::PathBuf::from(url.trim_start_matches("sqlite://"));
+        let folder = folder.parent().unwrap().to_owned();
+        assert!(folder.is_dir());
+        drop(db);
+        assert!(!folder.exists());
+        assert!(FreshDb::create(DbKind::Postgres, None).is_err());
+    }
+}

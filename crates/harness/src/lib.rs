@@ -1,0 +1,19 @@
+//! What every tool around the servers shares, written once: the stack registry ([`stacks`]),
+//! fresh databases and the server spawner ([`db`], [`server`]), where binaries are ([`cargo`]), throwaway PostgreSQL clusters
+//! ([`pg`]), the HTTP/1.1 wire code ([`wire`], and the blocking test client in [`client`]) and a small PRNG ([`rng`]).
+//!
+//! `conformance` (the black-box suites), `loadgen` (the load generator), `benches` (criterion)
+//! and `xtask` (the experiment orchestration behind `scripts/`) all build on it.
+
+pub mod cargo;
+pub mod client;
+pub mod db;
+pub mod native;
+pub mod pg;
+pub mod rng;
+pub mod server;
+pub mod stacks;
+pub mod wire;
+
+pub use shared::DbKind;
+pub use stacks::{Kind, Limitation, STACKS, Stack};

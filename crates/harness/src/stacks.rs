@@ -1,0 +1,225 @@
+//! The stack registry: every server the workspace compares, listed once. Tests, benches, the
+//! load generator's defaults, `xtask` and the report all take their list from here.
+//!
+//! Adding a stack is one crate and one line in [`for_each_stack!`]; test files get a module of
+//! their tests per stack from [`stack_tests!`](crate::stack_tests).
+
+/// Which row of the tables a stack fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// One of the stacks this workspace exists to compare.
+    Compared,
+    /// A reference row that the compared stacks are judged against.
+    Reference,
+}
+
+/// A known limitation of a stack's framework that the contract's tests would otherwise fail.
+/// The test that meets one checks that the limitation is still there (so it notices a fix)
+/// and passes; with `CONFORMANCE_STRICT` set, limitations excuse nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limitation {
+    /// A client that never finishes its headers keeps its connection open.
+    NoHeaderReadTimeout,
+    /// Methods outside the framework's fixed set (e.g. `QUERY`) get 400, not 405.
+    ExtensionMethodsRejected,
+}
+
+/// One stack: its cargo package (whose binary has the same name), its name as printed in the
+/// start-up line, and what the tables should know about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stack {
+    /// The Rust identifier test modules use, e.g. `axum_sqlx`.
+    pub module: &'static str,
+    /// The cargo package and binary, e.g. `server-axum`.
+    pub package: &'static str,
+    /// The name in the start-up line and in every record, e.g. `axum-sqlx`.
+    pub name: &'static str,
+    /// Framework and database layer, for people: `axum + sqlx`.
+    pub title: &'static str,
+    pub kind: Kind,
+    pub limitations: &'static [Limitation],
+}
+
+/// Calls `$callback!` with the registry: one `module { ... }` entry per stack. The one place
+/// the list of stacks is written; [`STACKS`] and the test modules are made from it.
+#[macro_export]
+macro_rules! for_each_stack {
+    ($callback:path $(, $extra:tt)?) => {
+        $callback! { $($extra)?
+            axum_sqlx { package: "server-axum", name: "axum-sqlx", title: "axum + sqlx",
+                kind: Compared, limitations: [] }
+            axum_diesel { package: "server-axum-diesel", name: "axum-diesel", title: "axum + diesel",
+                kind: Compared, limitations: [] }
+            rocket_diesel { package: "server-rocket", name: "rocket-diesel", title: "Rocket + diesel",
+                kind: Compared, limitations: [NoHeaderReadTimeout, ExtensionMethodsRejected] }
+            actix_sqlx { package: "server-actix", name: "actix-sqlx", title: "actix-web + sqlx",
+                kind: Compared, limitations: [] }
+        }
+    };
+}
+
+macro_rules! registry {
+    ($($module:ident {
+        package: $package:literal, name: $name:literal, title: $title:literal,
+        kind: $kind:ident, limitations: [$($limitation:ident),*]
+    })*) => {
+        /// Every stack, in the order tests, benches and the comparison run them.
+        pub const STACKS: &[Stack] = &[$(Stack {
+            module: stringify!($module),
+            package: $package,
+            name: $name,
+            title: $title,
+            kind: Kind::$kind,
+            limitations: &[$(Limitation::$limitation),*],
+        }),*];
+    };
+}
+
+for_each_stack!(registry);
+
+/// Writes a test module per stack: each line `name: function(args);` becomes a test `name`
+/// in every module, calling the test file's `function(stack, args)` with that module's stack:
+///
+/// ```text
+/// harness::stack_tests! {
+///     conformance_sqlite: conformance(DbKind::Sqlite);
+///     graceful_shutdown: graceful_shutdown();
+/// }
+/// ```
+///
+/// makes `axum_sqlx::conformance_sqlite`, `axum_diesel::conformance_sqlite`, ..., so
+/// `cargo test -- axum_sqlx::` runs one stack's tests.
+#[macro_export]
+macro_rules! stack_tests {
+    ($($tests:tt)*) => {
+        $crate::for_each_stack!($crate::__stack_test_modules, { $($tests)* });
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stack_test_modules {
+    ($tests:tt $($module:ident $entry:tt)*) => {
+        $( $crate::__stack_test_module!($module $tests); )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stack_test_module {
+    ($module:ident { $($test:ident: $function:ident($($arg:expr),* $(,)?);)* }) => {
+        mod $module {
+            #[allow(unused_imports, reason = "the tests' arguments name the file's imports")]
+            use super::*;
+
+            $(
+                #[test]
+                fn $test() {
+                    super::$function($crate::stacks::by_module(stringify!($module)) $(, $arg)*);
+                }
+            )*
+        }
+    };
+}
+
+/// The stack whose test module is `module`; panics on an unknown one (a bug in the macros).
+pub fn by_module(module: &str) -> &'static Stack {
+    STACKS
+        .iter()
+        .find(|s| s.module == module)
+        .unwrap_or_else(|| panic!("no stack has the test module {module:?}"))
+}
+
+/// The stack called `wanted`, by stack name (`axum-sqlx`) or package (`server-axum`).
+pub fn find(wanted: &str) -> Option<&'static Stack> {
+    STACKS
+        .iter()
+        .find(|s| s.name == wanted || s.package == wanted)
+}
+
+/// The stacks named in `wanted` (stack or package names), in the order given; all of them
+/// when `wanted` is empty. An unknown name is an error that lists the known ones.
+pub fn select(wanted: &[String]) -> Result<Vec<&'static Stack>, String> {
+    if wanted.is_empty() {
+        return Ok(STACKS.iter().collect());
+    }
+    wanted
+        .iter()
+        .map(|w| {
+            find(w).ok_or_else(|| {
+                format!(
+                    "unknown stack {w:?}; known: {}",
+                    STACKS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// The variable that turns every known limitation back into a failure.
+pub const STRICT_VAR: &str = "CONFORMANCE_STRICT";
+
+impl Stack {
+    /// Whether this stack's framework has `limitation`.
+    pub fn has(&self, limitation: Limitation) -> bool {
+        self.limitations.contains(&limitation)
+    }
+
+    /// Whether a check is excused by `limitation`: the stack has it and `CONFORMANCE_STRICT`
+    /// is not set.
+    pub fn excused(&self, limitation: Limitation) -> bool {
+        self.has(limitation) && std::env::var_os(STRICT_VAR).is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_consistent() {
+        let mut seen = HashSet::new();
+        for stack in STACKS {
+            for key in [stack.module, stack.package, stack.name] {
+                assert!(seen.insert(key), "{key} is used twice");
+            }
+            assert_eq!(stack.module, stack.name.replace('-', "_"), "{stack:?}");
+            assert!(stack.package.starts_with("server-"), "{stack:?}");
+        }
+    }
+
+    #[test]
+    fn stacks_are_found_by_name_or_package() {
+        assert_eq!(find("axum-sqlx").map(|s| s.package), Some("server-axum"));
+        assert_eq!(find("server-rocket").map(|s| s.name), Some("rocket-diesel"));
+        assert_eq!(find("nope"), None);
+        assert_eq!(select(&[]).unwrap().len(), STACKS.len());
+        let two = select(&["actix-sqlx".into(), "server-axum".into()]).unwrap();
+        assert_eq!(
+            two.iter().map(|s| s.name).collect::<Vec<_>>(),
+            ["actix-sqlx", "axum-sqlx"]
+        );
+        let err = select(&["nope".into()]).unwrap_err();
+        assert!(err.contains("axum-sqlx"), "{err}");
+    }
+
+    #[test]
+    fn limitations_are_excused_unless_strict() {
+        let rocket = find("rocket-diesel").unwrap();
+        assert!(rocket.has(Limitation::NoHeaderReadTimeout));
+        let axum = find("axum-sqlx").unwrap();
+        assert!(!axum.excused(Limitation::NoHeaderReadTimeout));
+    }
+
+    /// Called by the test in each stack's module, with that module's stack and the argument.
+    fn knows_its_stack(stack: &Stack, argument: &[u8]) {
+        assert_eq!(argument, b"passed on");
+        assert!(STACKS.contains(stack));
+    }
+
+    stack_tests! {
+        each_module_knows_its_stack: knows_its_stack(b"passed on");
+    }
+}

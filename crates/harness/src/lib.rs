@@ -1,6 +1,8 @@
 //! What every tool around the servers shares, written once: the stack registry ([`stacks`]),
-//! fresh databases and the server spawner ([`db`], [`server`]), where binaries are ([`cargo`]), throwaway PostgreSQL clusters
-//! ([`pg`]), the HTTP/1.1 wire code ([`wire`], and the blocking test client in [`client`]) and a small PRNG ([`rng`]).
+//! fresh databases and the server spawner ([`db`], [`server`]), where binaries are
+//! ([`cargo`]), throwaway PostgreSQL clusters ([`pg`]), the table of cases every server's
+//! framework-native test drives ([`native`]), the HTTP/1.1 wire code ([`wire`], and the
+//! blocking test client in [`client`]) and a small PRNG ([`rng`]).
 //!
 //! `conformance` (the black-box suites), `loadgen` (the load generator), `benches` (criterion)
 //! and `xtask` (the experiment orchestration behind `scripts/`) all build on it.

@@ -235,18 +235,18 @@ impl Workload {
     }
 }
 
-/// One kind of request.
+/// One kind of request: those that touch no database, the reads, the writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Hello,
-    Create,
-    Read,
-    Update,
-    Delete,
-    List,
     Sleep,
     Fibonacci,
     Get,
+    Read,
+    List,
+    Create,
+    Update,
+    Delete,
 }
 
 impl Op {

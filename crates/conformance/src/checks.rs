@@ -289,37 +289,20 @@ fn list(ctx: &Ctx) -> Outcome {
             .collect();
         format!("[{}]", items.join(","))
     };
-    ctx.expect(&Request::new("GET", "/tasks"), 200, Some(&page(0, 100)))?;
-    ctx.expect(
-        &Request::new("GET", "/tasks?limit=2"),
-        200,
-        Some(&page(0, 2)),
-    )?;
-    ctx.expect(
-        &Request::new("GET", "/tasks?limit=3&offset=5"),
-        200,
-        Some(&page(5, 8)),
-    )?;
-    ctx.expect(
-        &Request::new("GET", "/tasks?offset=100&limit=1"),
-        200,
-        Some(&page(100, 101)),
-    )?;
-    ctx.expect(
-        &Request::new("GET", "/tasks?limit=1&offset=1000000"),
-        200,
-        Some("[]"),
-    )?;
-    ctx.expect(
-        &Request::new("GET", "/tasks?limit=1&offset=9223372036854775807"),
-        200,
-        Some("[]"),
-    )?;
-    ctx.expect(
-        &Request::new("GET", "/tasks?limit=1000&unknown=1"),
-        200,
-        Some(&all.text()),
-    )?;
+    // Pages: the query, and the range of all tasks it must return.
+    let pages = [
+        ("", 0, 100),
+        ("?limit=2", 0, 2),
+        ("?limit=3&offset=5", 5, 8),
+        ("?offset=100&limit=1", 100, 101),
+        ("?limit=1&offset=1000000", 0, 0),
+        ("?limit=1&offset=9223372036854775807", 0, 0),
+        ("?limit=1000&unknown=1", 0, tasks.len()),
+    ];
+    for (query, from, to) in pages {
+        let path = format!("/tasks{query}");
+        ctx.expect(&Request::new("GET", &path), 200, Some(&page(from, to)))?;
+    }
     Ok(())
 }
 
@@ -561,53 +544,56 @@ fn task_ids(ctx: &Ctx) -> Outcome {
     Ok(())
 }
 
+/// The bad query strings of each path, and the shared parser that refuses them (the servers
+/// must answer its error exactly).
+type BadQueries = (
+    &'static str,
+    &'static [&'static str],
+    fn(&str) -> Option<ApiError>,
+);
+
+const BAD_QUERIES: [BadQueries; 3] = [
+    (
+        "/tasks",
+        &[
+            "limit=0",
+            "limit=1001",
+            "limit=-1",
+            "limit=abc",
+            "limit=",
+            "limit=1.5",
+            "offset=-1",
+            "offset=x",
+            "offset=99999999999999999999",
+            "limit=10&offset=-5",
+        ],
+        |q| ListQuery::parse(Some(q)).err(),
+    ),
+    ("/sleep", &["ms=-1", "ms=10001", "ms=abc", "ms="], |q| {
+        input::parse_sleep(Some(q)).err()
+    }),
+    (
+        "/fibonacci",
+        &[
+            "max=0",
+            "max=-3",
+            "max=4611686018427387905",
+            "max=x",
+            "max=1e3",
+        ],
+        |q| input::parse_fibonacci(Some(q)).err(),
+    ),
+];
+
 fn query_parameters(ctx: &Ctx) -> Outcome {
-    for query in [
-        "limit=0",
-        "limit=1001",
-        "limit=-1",
-        "limit=abc",
-        "limit=",
-        "limit=1.5",
-        "offset=-1",
-        "offset=x",
-        "offset=99999999999999999999",
-        "limit=10&offset=-5",
-    ] {
-        let expected = ListQuery::parse(Some(query))
-            .expect_err("a bad query")
-            .body();
-        ctx.expect(
-            &Request::new("GET", &format!("/tasks?{query}")),
-            400,
-            Some(&expected),
-        )?;
-    }
-    for query in ["ms=-1", "ms=10001", "ms=abc", "ms="] {
-        let expected = input::parse_sleep(Some(query))
-            .expect_err("a bad query")
-            .body();
-        ctx.expect(
-            &Request::new("GET", &format!("/sleep?{query}")),
-            400,
-            Some(&expected),
-        )?;
-    }
-    for query in [
-        "max=0",
-        "max=-3",
-        "max=4611686018427387905",
-        "max=x",
-        "max=1e3",
-    ] {
-        let expected = input::parse_fibonacci(Some(query))
-            .expect_err("a bad query")
-            .body();
-        ctx.expect(
-            &Request::new("GET", &format!("/fibonacci?{query}")),
-            400,
-            Some(&expected),
-        )?;
+    for (path, queries, parse) in BAD_QUERIES {
+        for query in queries {
+            let expected = parse(query)
+                .ok_or_else(|| format!("the shared parser accepts {path}?{query}"))?
+                .body();
+            let request = Request::new("GET", &format!("{path}?{query}"));
+            ctx.expect(&request, 400, Some(&expected))?;
+        }
     }
     Ok(())
 }

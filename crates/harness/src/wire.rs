@@ -386,15 +386,14 @@ impl Reader {
     ) -> Result<Response<'_>, ExchangeError> {
         let mut eof = false;
         let parsed = loop {
-            if let Some(parsed) = self.step(eof, head_request)? {
-                break parsed;
+            match self.next(eof, head_request)? {
+                Some(parsed) => break parsed,
+                None => {
+                    let n = stream.read(self.spare()).await.map_err(ExchangeError::Io)?;
+                    eof = n == 0;
+                    self.filled(n);
+                }
             }
-            if eof {
-                return Err(ExchangeError::Closed);
-            }
-            let n = stream.read(self.spare()).await.map_err(ExchangeError::Io)?;
-            eof = n == 0;
-            self.filled(n);
         };
         Ok(self.response(parsed))
     }
@@ -574,61 +573,61 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn content_length_split_and_pipelined() {
-        let one = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
-        check(one, &[ok(200, "Hello, World!")]).await;
-        // Two responses back to back: the second arrives with (or inside) the first's last read.
-        let two = format!("{one}HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{{}}");
-        check(&two, &[ok(200, "Hello, World!"), ok(404, "{}")]).await;
-    }
-
-    #[tokio::test]
-    async fn empty_bodies() {
-        let wire = concat!(
-            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
-            "HTTP/1.1 204 No Content\r\n\r\n",
-            "HTTP/1.1 204 No Content\r\ndate: x\r\n\r\n",
-            "HTTP/1.1 304 Not Modified\r\ncontent-length: 10\r\n\r\n",
-            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK",
-        );
-        let expected = [
-            ok(200, ""),
-            ok(204, ""),
-            ok(204, ""),
-            ok(304, ""),
-            ok(200, "OK"),
+    async fn responses_are_framed() {
+        let hello = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+        let cases: [(&str, Vec<Answer>); 7] = [
+            // Sized, then two responses back to back: the second arrives with (or inside) the
+            // first's last read.
+            (hello, vec![ok(200, "Hello, World!")]),
+            (
+                &format!("{hello}HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{{}}"),
+                vec![ok(200, "Hello, World!"), ok(404, "{}")],
+            ),
+            // Empty bodies: length 0, 204 and 304 whatever their headers say.
+            (
+                concat!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+                    "HTTP/1.1 204 No Content\r\n\r\n",
+                    "HTTP/1.1 304 Not Modified\r\ncontent-length: 10\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK",
+                ),
+                vec![ok(200, ""), ok(204, ""), ok(304, ""), ok(200, "OK")],
+            ),
+            // Chunked, with extensions, trailers and `gzip, chunked`.
+            (
+                concat!(
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    "5\r\nHello\r\n8;ext=1\r\n, World!\r\n0\r\n\r\n",
+                    "HTTP/1.1 201 Created\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
+                    "A\r\n0123456789\r\n0\r\nx-trailer: y\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+                ),
+                vec![ok(200, "Hello, World!"), ok(201, "0123456789"), ok(200, "")],
+            ),
+            // An interim 100 is skipped; `connection: close` ends reuse.
+            (
+                concat!(
+                    "HTTP/1.1 100 Continue\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK",
+                    "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\ncontent-length: 4\r\n\r\nboom",
+                ),
+                vec![ok(200, "OK"), (500, b"boom".to_vec(), false)],
+            ),
+            // No length at all: the body runs until the server closes.
+            (
+                "HTTP/1.1 200 OK\r\n\r\nuntil close",
+                vec![(200, b"until close".to_vec(), false)],
+            ),
+            // HTTP/1.0 closes unless it says keep-alive.
+            (
+                "HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\nA\
+                 HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 1\r\n\r\nA",
+                vec![(200, b"A".to_vec(), false)],
+            ),
         ];
-        check(wire, &expected).await;
-    }
-
-    #[tokio::test]
-    async fn chunked_bodies() {
-        let wire = concat!(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "5\r\nHello\r\n8;ext=1\r\n, World!\r\n0\r\n\r\n",
-            "HTTP/1.1 201 Created\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
-            "A\r\n0123456789\r\n0\r\nx-trailer: y\r\n\r\n",
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
-        );
-        let expected = [ok(200, "Hello, World!"), ok(201, "0123456789"), ok(200, "")];
-        check(wire, &expected).await;
-    }
-
-    #[tokio::test]
-    async fn connection_close_and_interim_responses() {
-        // An interim 100 is skipped; `connection: close` ends reuse.
-        let wire = concat!(
-            "HTTP/1.1 100 Continue\r\n\r\n",
-            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK",
-            "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\ncontent-length: 4\r\n\r\nboom",
-        );
-        check(wire, &[ok(200, "OK"), (500, b"boom".to_vec(), false)]).await;
-        // No length at all: the body runs until the server closes.
-        let until_close = [(200, b"until close".to_vec(), false)];
-        check("HTTP/1.1 200 OK\r\n\r\nuntil close", &until_close).await;
-        // HTTP/1.0 closes unless it says keep-alive.
-        let closes = [(200, b"A".to_vec(), false)];
-        check("HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\nA", &closes).await;
+        for (wire, expected) in &cases {
+            check(wire, expected).await;
+        }
         let keeps = "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 1\r\n\r\nA";
         check(keeps, &[ok(200, "A")]).await;
     }

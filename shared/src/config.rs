@@ -86,6 +86,12 @@ impl Database {
                     "DATABASE_URL {url:?} names no file; expected sqlite://PATH"
                 ));
             }
+            if path == ":memory:" || path.starts_with("file::memory:") {
+                return Err(format!(
+                    "DATABASE_URL {url:?} is an in-memory database, which each pooled connection \
+                     would get a separate empty copy of; expected sqlite://PATH of a file"
+                ));
+            }
             Ok(Self::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres(url.to_owned()))
@@ -94,6 +100,14 @@ impl Database {
                 "DATABASE_URL {:?} is not supported; expected sqlite://PATH or postgres://USER@HOST/DB",
                 redact(url)
             ))
+        }
+    }
+
+    /// `message` with every secret of this database's URL masked (see [`scrub`]).
+    pub fn scrub(&self, message: &str) -> String {
+        match self {
+            Self::Sqlite(_) => message.to_owned(),
+            Self::Postgres(url) => scrub(message, url),
         }
     }
 
@@ -121,18 +135,64 @@ impl fmt::Debug for Database {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host` with `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+/// The secrets a database URL may carry, in any of its forms: the password of its user info
+/// (from the first `:` to the last `@`, so an unencoded `@` in it is covered too, and each of
+/// its `@`-separated pieces), and every `password=` parameter, each as written and
+/// percent-decoded.
+pub fn secrets(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    if let Some((userinfo, _)) = rest.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        found.push(password.to_owned());
     }
+    if let Some((_, query)) = rest.split_once('?') {
+        for pair in query.split('&') {
+            if let Some((key, value)) = pair.split_once('=')
+                && key.eq_ignore_ascii_case("password")
+            {
+                found.push(value.to_owned());
+            }
+        }
+    }
+    // A driver that splits the URL at the first `@` shows the rest of such a password as part
+    // of the host name: each piece is a secret too.
+    let pieces: Vec<String> = found
+        .iter()
+        .filter(|s| s.contains('@'))
+        .flat_map(|s| s.split('@').filter(|p| p.len() >= 2).map(str::to_owned))
+        .collect();
+    found.extend(pieces);
+    let decoded: Vec<String> = found
+        .iter()
+        .map(|s| {
+            form_urlencoded::parse(format!("x={s}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .collect()
+        })
+        .collect();
+    found.extend(decoded);
+    found.retain(|s| !s.is_empty());
+    // Longest first, so that a secret containing another is masked whole.
+    found.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    found.dedup();
+    found
+}
+
+/// `message` with every secret of `url` (see [`secrets`]) replaced by `***`, wherever it
+/// appears: drivers' errors sometimes quote the whole URL.
+pub fn scrub(message: &str, url: &str) -> String {
+    secrets(url)
+        .iter()
+        .fold(message.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "***")
+        })
+}
+
+/// The URL with its secrets masked.
+fn redact(url: &str) -> String {
+    scrub(url, url)
 }
 
 /// The resolved configuration of one server.
@@ -154,7 +214,13 @@ impl Settings {
             .name(stack)
             .about(about)
             .version(env!("CARGO_PKG_VERSION"));
-        let args = Args::from_arg_matches(&command.get_matches()).map_err(|err| err.to_string())?;
+        let matches = match command.try_get_matches() {
+            Ok(matches) => matches,
+            // --help and --version print and exit 0, as any command-line tool's do.
+            Err(err) if !err.use_stderr() => err.exit(),
+            Err(err) => return Err(usage_error(&err)),
+        };
+        let args = Args::from_arg_matches(&matches).map_err(|err| usage_error(&err))?;
         Self::resolve(stack, args)
     }
 
@@ -166,7 +232,7 @@ impl Settings {
     {
         Self::resolve(
             stack,
-            Args::try_parse_from(args).map_err(|err| err.to_string())?,
+            Args::try_parse_from(args).map_err(|err| usage_error(&err))?,
         )
     }
 
@@ -202,6 +268,14 @@ impl Settings {
             self.pool_size
         )
     }
+}
+
+/// A usage error as one line: clap's first line, without its `error: ` prefix (the caller
+/// adds the stack's own) and without the pointer to `--help` on the lines after it.
+fn usage_error(err: &clap::Error) -> String {
+    let text = err.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
 }
 
 /// 2 x WORKERS for both databases. The contract fixes this for PostgreSQL; for SQLite we use the
@@ -251,6 +325,36 @@ mod tests {
     fn passwords_never_print() {
         let db = Database::parse("postgres://me:secret@localhost/db").unwrap();
         assert_eq!(db.to_string(), "postgres://me:***@localhost/db");
+        // Every form a password can take, and a driver's message quoting the whole URL.
+        let cases = [
+            ("postgres://me:s3cr3t@h/db", "s3cr3t"),
+            ("postgres://me:p@ss@h/db", "p@ss"),
+            ("postgres://me@h/db?password=s3cr3t", "s3cr3t"),
+            ("postgres://me@h/db?sslmode=disable&PASSWORD=p%40ss", "p@ss"),
+            ("postgres://u:pw@[::1/db", "pw"),
+            ("postgresql://u:a:b@h", "a:b"),
+        ];
+        for (url, secret) in cases {
+            let quoted = format!("invalid connection string {url:?}: {url}");
+            let scrubbed = scrub(&quoted, url);
+            assert!(!scrubbed.contains(secret), "{url}: {scrubbed}");
+            assert!(scrubbed.contains("***"), "{url}: {scrubbed}");
+            let shown = Database::parse(url).map_or_else(|e| e, |db| db.to_string());
+            assert!(!shown.contains(secret), "{url}: {shown}");
+        }
+        assert!(
+            Database::parse("mysql://me:s3cr3t@h/db")
+                .unwrap_err()
+                .contains("***")
+        );
+    }
+
+    #[test]
+    fn in_memory_sqlite_is_refused() {
+        for url in ["sqlite://:memory:", "sqlite://file::memory:?cache=shared"] {
+            let err = Database::parse(url).unwrap_err();
+            assert!(err.contains("in-memory"), "{err}");
+        }
     }
 
     #[test]
@@ -275,7 +379,18 @@ mod tests {
         );
         let s = Settings::from_args("x", ["x", "--workers", "2", "--pool-size", "5"]).unwrap();
         assert_eq!(s.pool_size, 5);
-        assert!(Settings::from_args("x", ["x", "--workers", "0"]).is_err());
-        assert!(Settings::from_args("x", ["x", "--bind", "nowhere"]).is_err());
+        for bad in [
+            ["x", "--workers", "0"],
+            ["x", "--workers", "abc"],
+            ["x", "--pool-size", "0"],
+            ["x", "--bind", "nowhere"],
+            ["x", "--bind", ":99999"],
+        ] {
+            let err = Settings::from_args("x", bad).unwrap_err();
+            assert!(
+                !err.contains('\n') && !err.starts_with("error"),
+                "{bad:?}: {err:?}"
+            );
+        }
     }
 }

@@ -8,11 +8,12 @@ use std::future::Future;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use crate::config::DbKind;
+use crate::config::{Database, DbKind};
 use crate::error::ApiError;
 use crate::input::ListQuery;
 use crate::schema::tasks;
 use crate::sql;
+use crate::sqlite_file::SqliteFile;
 use crate::store::Store;
 use crate::task::{NewTask, Task, TaskUpdate};
 
@@ -112,10 +113,33 @@ pub trait BlockingPool<C>: Clone + Send + Sync + 'static {
     fn close(&self) {}
 }
 
-/// The [`Store`] of a diesel server: a pool of SQLite or of PostgreSQL connections.
+/// The URL diesel connects to `database` with: PostgreSQL's as given; for SQLite a `file:`
+/// URI that may create the file (`create`: the first connection, which runs the migrations)
+/// or must find it (every pooled connection, see [`SqliteFile`]).
+pub fn connection_url(database: &Database, create: bool) -> String {
+    match database {
+        Database::Sqlite(path) => {
+            let mut uri = String::from("file:");
+            for c in path.to_string_lossy().chars() {
+                match c {
+                    '%' => uri.push_str("%25"),
+                    '?' => uri.push_str("%3f"),
+                    '#' => uri.push_str("%23"),
+                    c => uri.push(c),
+                }
+            }
+            uri.push_str(if create { "?mode=rwc" } else { "?mode=rw" });
+            uri
+        }
+        Database::Postgres(url) => url.clone(),
+    }
+}
+
+/// The [`Store`] of a diesel server: a pool of SQLite connections (with the watched file) or
+/// of PostgreSQL ones.
 #[derive(Debug, Clone)]
 pub enum DieselStore<S, P> {
-    Sqlite(S),
+    Sqlite(S, SqliteFile),
     Postgres(P),
 }
 
@@ -124,13 +148,24 @@ where
     S: BlockingPool<SqliteConnection>,
     P: BlockingPool<PgConnection>,
 {
-    /// Runs the blocking `op` on a connection of whichever database this is.
+    /// A SQLite store over `pool`, watching the file at `path`, which exists by now.
+    pub fn sqlite(pool: S, path: &std::path::Path) -> std::io::Result<Self> {
+        Ok(Self::Sqlite(pool, SqliteFile::open(path)?))
+    }
+
+    /// Runs the blocking `op` on a connection of whichever database this is (on SQLite,
+    /// checking the file before and after).
     async fn on<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut dyn TaskStore) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         match self {
-            Self::Sqlite(pool) => pool.run(move |conn| op(conn)).await,
+            Self::Sqlite(pool, file) => {
+                file.check()?;
+                let result = pool.run(move |conn| op(conn)).await;
+                file.check()?;
+                result
+            }
             Self::Postgres(pool) => pool.run(move |conn| op(conn)).await,
         }
     }
@@ -143,7 +178,7 @@ where
 {
     fn kind(&self) -> DbKind {
         match self {
-            Self::Sqlite(_) => DbKind::Sqlite,
+            Self::Sqlite(..) => DbKind::Sqlite,
             Self::Postgres(_) => DbKind::Postgres,
         }
     }
@@ -174,7 +209,7 @@ where
 
     async fn close(&self) {
         match self {
-            Self::Sqlite(pool) => pool.close(),
+            Self::Sqlite(pool, _) => pool.close(),
             Self::Postgres(pool) => pool.close(),
         }
     }

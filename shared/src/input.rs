@@ -124,11 +124,45 @@ fn not_json(err: &serde_json::Error) -> ApiError {
     bad_request(format!("the request body is not valid JSON: {err}"))
 }
 
-/// Names are stored verbatim; they must hold something other than white space, fit in
-/// [`MAX_NAME_CHARS`], and hold no NUL (PostgreSQL's `TEXT` cannot store one).
+/// The characters of Unicode's general category Cf (format characters, such as U+200B ZERO
+/// WIDTH SPACE and U+FEFF), as of Unicode 18: invisible, so a name of nothing else is empty.
+const FORMAT_CHARACTERS: [(char, char); 21] = [
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` shows nothing: Unicode `White_Space` or general category Cf.
+fn is_blank(c: char) -> bool {
+    c.is_whitespace() || FORMAT_CHARACTERS.iter().any(|&(a, b)| (a..=b).contains(&c))
+}
+
+/// Names are stored verbatim; they must hold something visible (not only white space or
+/// format characters), fit in [`MAX_NAME_CHARS`], and hold no NUL (PostgreSQL's `TEXT`
+/// cannot store one).
 pub fn validate_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
-        return Err(unprocessable("name must not be empty or only white space"));
+    if name.chars().all(is_blank) {
+        return Err(unprocessable(
+            "name must not be empty or only white space and invisible characters",
+        ));
     }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(unprocessable("name must be at most 200 characters long"));

@@ -8,6 +8,7 @@ pub mod error;
 pub mod input;
 pub mod process;
 pub mod sql;
+pub mod sqlite_file;
 pub mod store;
 pub mod task;
 

@@ -28,9 +28,11 @@ where
         Ok(listener) => listener,
         Err(err) => return fail(stack, &format!("cannot listen on {}: {err}", settings.bind)),
     };
+    let database = settings.database.clone();
     match serve(settings, listener) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => fail(stack, &format!("{err:#}")),
+        // Drivers' messages may quote the URL: no password leaves the process.
+        Err(err) => fail(stack, &database.scrub(&format!("{err:#}"))),
     }
 }
 

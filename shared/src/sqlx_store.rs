@@ -12,23 +12,28 @@ use crate::config::{Database, DbKind};
 use crate::error::ApiError;
 use crate::input::ListQuery;
 use crate::sql::{self, Statements};
+use crate::sqlite_file::SqliteFile;
 use crate::store::Store;
 use crate::task::{NewTask, Task, TaskUpdate};
 
-/// A connection pool to SQLite or PostgreSQL. Cheap to clone.
+/// A connection pool to SQLite (with its watched file) or PostgreSQL. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum SqlxDb {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, SqliteFile),
     Postgres(PgPool),
 }
 
-/// Runs the same code against whichever pool this is, with that database's statements.
+/// Runs the same code against whichever pool this is, with that database's statements. On
+/// SQLite the file is checked before and after (see [`SqliteFile`]).
 macro_rules! on_pool {
     ($db:expr, |$pool:ident, $sql:ident| $body:expr) => {
         match $db {
-            SqlxDb::Sqlite($pool) => {
+            SqlxDb::Sqlite($pool, file) => {
+                file.check()?;
                 let $sql: &Statements = &sql::SQLITE;
-                $body
+                let result = $body;
+                file.check()?;
+                result
             }
             SqlxDb::Postgres($pool) => {
                 let $sql: &Statements = &sql::POSTGRES;
@@ -57,11 +62,13 @@ impl SqlxDb {
                     .execute(&mut first)
                     .await?;
                 first.close().await?;
+                let file = SqliteFile::open(path).map_err(sqlx::Error::Io)?;
+                // Later connections must find the file: they never create another.
                 let pool = SqlitePoolOptions::new()
                     .max_connections(size)
                     .acquire_timeout(crate::POOL_TIMEOUT)
-                    .connect_lazy_with(options);
-                Ok(Self::Sqlite(pool))
+                    .connect_lazy_with(options.create_if_missing(false));
+                Ok(Self::Sqlite(pool, file))
             }
             Database::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)?;
@@ -83,7 +90,7 @@ impl SqlxDb {
 impl Store for SqlxDb {
     fn kind(&self) -> DbKind {
         match self {
-            Self::Sqlite(_) => DbKind::Sqlite,
+            Self::Sqlite(..) => DbKind::Sqlite,
             Self::Postgres(_) => DbKind::Postgres,
         }
     }
@@ -154,6 +161,9 @@ impl Store for SqlxDb {
     }
 
     async fn close(&self) {
-        on_pool!(self, |pool, _sql| pool.close().await)
+        match self {
+            Self::Sqlite(pool, _) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
     }
 }

@@ -390,6 +390,10 @@ fn wrong_shape(ctx: &Ctx) -> Outcome {
         b"{\"name\":\"a\",\"done\":1}",
         b"{\"name\":\"\",\"done\":true}",
         b"{\"name\":\"  \\t\\n \",\"done\":true}",
+        // Only invisible format characters (U+200B, U+FEFF, U+2060, U+00AD) and spaces.
+        "{\"name\":\"\u{200b}\",\"done\":true}".as_bytes(),
+        "{\"name\":\" \u{feff}\u{2060}\u{ad} \",\"done\":true}".as_bytes(),
+        b"{\"name\":\"\\u200b\\ufeff\",\"done\":true}",
         b"{\"name\":\"a\\u0000b\",\"done\":true}",
         b"{\"name\":\"a\",\"name\":\"b\",\"done\":true}",
     ];

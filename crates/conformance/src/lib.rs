@@ -102,8 +102,18 @@ pub fn exits_cleanly(server: &mut Server, signalled: Instant, bound: Duration) -
 
 /// Runs `stack` with `args` until it exits on its own and checks that it failed the way the
 /// contract says bad configuration fails: a non-zero exit, nothing on stdout and exactly one
-/// line on stderr, which mentions `expected`. Returns that line.
+/// line on stderr, which mentions `expected` and nothing of any `secret`. Returns that line.
 pub fn fails_with_one_line(stack: &Stack, args: &[&str], expected: &str) -> String {
+    fails_keeping_secrets(stack, args, expected, &[])
+}
+
+/// [`fails_with_one_line`], and the line shows none of `secrets`.
+pub fn fails_keeping_secrets(
+    stack: &Stack,
+    args: &[&str],
+    expected: &str,
+    secrets: &[&str],
+) -> String {
     let binary = binary(stack);
     let exit = harness::server::run_to_exit(&binary, args, Duration::from_secs(30))
         .unwrap_or_else(|err| panic!("{err:#}"));
@@ -130,5 +140,12 @@ pub fn fails_with_one_line(stack: &Stack, args: &[&str], expected: &str) -> Stri
         "{name} {args:?} printed {:?} on stdout",
         exit.stdout
     );
+    for secret in secrets {
+        assert!(
+            !exit.stderr.contains(secret),
+            "{name} {args:?} shows the password {secret:?}: {:?}",
+            lines[0]
+        );
+    }
     lines[0].to_owned()
 }

@@ -1,6 +1,7 @@
 //! Faults around every server: its PostgreSQL stopped and started again under load (a cluster
-//! of the test's own, see `harness::pg`), a SQLite path it cannot write at start-up, and
-//! SIGTERM while 64 clients are mid-request. The stacks come from the registry.
+//! of the test's own, see `harness::pg`), a SQLite path it cannot write at start-up, its SQLite
+//! file deleted while it serves, and SIGTERM while 64 clients are mid-request. The stacks come
+//! from the registry.
 //!
 //! The database tests print their figures (requests, statuses, latencies, recovery time):
 //! run with `--nocapture` to see them.
@@ -294,6 +295,85 @@ fn sqlite_unwritable(stack: &Stack) {
     }
 }
 
+/// How often `sqlite_deleted` deletes the database under a fresh server (`SQLITE_DELETIONS`
+/// overrides it: the closing figures of the fix were 500 deletions per stack).
+fn deletions() -> usize {
+    std::env::var("SQLITE_DELETIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5)
+}
+
+/// The SQLite file deleted (its `-wal` and `-shm` left) under a running server that has
+/// written to it, then 32 concurrent requests, half of them writes: the server does not crash,
+/// acknowledges none of the writes (each would go into the unlinked file and be gone at the
+/// next start), answers every request with the contract's 503, and still stops cleanly.
+fn sqlite_deleted(stack: &Stack) {
+    let binary = stack.name;
+    let (mut crashes, mut acknowledged, mut other) = (0, 0, Vec::new());
+    let rounds = deletions();
+    for round in 0..rounds {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let file = dir.path().join("todo.db");
+        let server = conformance::start_on(stack, &format!("sqlite://{}", file.display()));
+        let addr = server.addr();
+        for n in 0..5 {
+            let created = Request::new("POST", "/tasks")
+                .json(format!(r#"{{"name":"before {n}"}}"#))
+                .send(addr)
+                .expect("a response");
+            assert_eq!(created.status, 201, "{binary}: a write before the deletion");
+        }
+        std::fs::remove_file(&file).expect("the database file can be deleted");
+        let clients: Vec<_> = (0..32)
+            .map(|client| {
+                std::thread::spawn(move || {
+                    let request = if client % 2 == 0 {
+                        Request::new("POST", "/tasks").json(r#"{"name":"after"}"#)
+                    } else {
+                        Request::new("GET", "/tasks/1")
+                    };
+                    client::exchange(addr, &request.to_bytes(), Duration::from_secs(10))
+                })
+            })
+            .collect();
+        for reply in clients
+            .into_iter()
+            .map(|c| c.join().expect("client thread"))
+        {
+            match reply {
+                Ok(Reply::Response(r))
+                    if r.status == 503 && r.header("content-type") == Some("application/json") => {}
+                Ok(Reply::Response(r)) if r.status == 201 => acknowledged += 1,
+                other_reply => other.push(format!("round {round}: {other_reply:?}")),
+            }
+        }
+        let mut server = server;
+        if !server.is_running() {
+            crashes += 1;
+            other.push(format!(
+                "round {round}: the server died; stderr: {}",
+                server.stderr()
+            ));
+            continue;
+        }
+        let status = conformance::stop(server);
+        if !status.success() {
+            other.push(format!("round {round}: exit {status} after SIGTERM"));
+        }
+    }
+    println!(
+        "{binary}: {rounds} deletions of the SQLite file under load: {crashes} crashes, \
+         {acknowledged} writes acknowledged after the deletion, {} other answers",
+        other.len()
+    );
+    assert!(
+        crashes == 0 && acknowledged == 0 && other.is_empty(),
+        "{binary}: {crashes} crashes, {acknowledged} acknowledged writes; {:?}",
+        &other[..other.len().min(5)]
+    );
+}
+
 const SLEEPERS: usize = 48;
 const SLOW_CREATES: usize = 16;
 
@@ -386,5 +466,6 @@ fn shutdown_under_load(stack: &Stack) {
 harness::stack_tests! {
     database_restarts_postgres: database_restarts();
     sqlite_unwritable: sqlite_unwritable();
+    sqlite_deleted: sqlite_deleted();
     shutdown_under_load: shutdown_under_load();
 }

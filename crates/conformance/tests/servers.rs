@@ -139,6 +139,29 @@ fn startup_errors(stack: &Stack) {
     for (args, expected) in cases {
         conformance::fails_with_one_line(stack, args, expected);
     }
+    // Settings the flags' parser refuses: one line too, with the stack's name.
+    let prefix = format!("{}: error: invalid value", stack.name);
+    for flags in [
+        ["--workers", "abc"],
+        ["--pool-size", "0"],
+        ["--bind", ":99999"],
+    ] {
+        conformance::fails_with_one_line(stack, &flags, &prefix);
+    }
+    conformance::fails_with_one_line(stack, &["--database-url", "sqlite://:memory:"], "in-memory");
+    // A password never shows, whatever form the URL gives it in (nothing listens on port 1).
+    for (url, secret) in [
+        ("postgres://me:s3cr3t-a@127.0.0.1:1/todo", "s3cr3t-a"),
+        ("postgres://me:s3cr@t-b@127.0.0.1:1/todo", "t-b"),
+        (
+            "postgres://me@127.0.0.1:1/todo?password=s3cr3t-c",
+            "s3cr3t-c",
+        ),
+        ("postgres://me:s3cr3t-d@[::1/todo", "s3cr3t-d"),
+        ("mysql://me:s3cr3t-e@127.0.0.1:1/todo", "s3cr3t-e"),
+    ] {
+        conformance::fails_keeping_secrets(stack, &["--database-url", url], "", &[secret]);
+    }
     let help = harness::server::run_to_exit(
         &conformance::binary(stack),
         &["--help"],

@@ -9,7 +9,7 @@ use deadpool_diesel::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use shared::ApiError;
 use shared::config::Database;
-use shared::diesel_store::{BlockingPool, DieselStore, TaskStore};
+use shared::diesel_store::{BlockingPool, DieselStore, TaskStore, connection_url};
 
 /// The store: a deadpool of diesel connections to SQLite or PostgreSQL.
 pub type DeadpoolDiesel = DieselStore<Deadpool<SqliteConnection>, Deadpool<PgConnection>>;
@@ -55,19 +55,19 @@ where
 /// once, with its cause), then builds the pool.
 pub async fn connect(database: &Database, size: u32) -> anyhow::Result<DeadpoolDiesel> {
     Ok(match database {
-        Database::Sqlite(path) => DieselStore::Sqlite(pool(&path.to_string_lossy(), size).await?),
-        Database::Postgres(url) => DieselStore::Postgres(pool(url, size).await?),
+        Database::Sqlite(path) => DieselStore::sqlite(pool(database, size).await?, path)?,
+        Database::Postgres(_) => DieselStore::Postgres(pool(database, size).await?),
     })
 }
 
-async fn pool<C>(url: &str, size: u32) -> anyhow::Result<Deadpool<C>>
+async fn pool<C>(database: &Database, size: u32) -> anyhow::Result<Deadpool<C>>
 where
     C: TaskStore + Connection + Send + 'static,
     Manager<C>: Managed<C>,
 {
-    let owned = url.to_owned();
+    let first_url = connection_url(database, true);
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut first = C::establish(&owned)?;
+        let mut first = C::establish(&first_url)?;
         first.prepare()?;
         first.migrate()?;
         Ok(())
@@ -92,6 +92,7 @@ where
     let config = ManagerConfig {
         recycling_method: RecyclingMethod::Verified,
     };
+    let url = connection_url(database, false);
     let pool = Pool::builder(Manager::<C>::from_config(url, Runtime::Tokio1, config))
         .max_size(size as usize)
         .runtime(Runtime::Tokio1)

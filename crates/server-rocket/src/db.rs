@@ -9,7 +9,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection}
 use diesel::{Connection, PgConnection, SqliteConnection};
 use shared::ApiError;
 use shared::config::Database;
-use shared::diesel_store::{BlockingPool, DieselStore, TaskStore};
+use shared::diesel_store::{BlockingPool, DieselStore, TaskStore, connection_url};
 
 /// The store: an r2d2 pool of diesel connections to SQLite or PostgreSQL.
 pub type R2d2Diesel = DieselStore<R2d2<SqliteConnection>, R2d2<PgConnection>>;
@@ -29,8 +29,8 @@ impl<C: R2D2Connection + 'static> Clone for R2d2<C> {
 /// once, with its cause), then builds the pool. Blocking: call it before serving.
 pub fn connect(database: &Database, size: u32) -> anyhow::Result<R2d2Diesel> {
     Ok(match database {
-        Database::Sqlite(path) => DieselStore::Sqlite(pool(&path.to_string_lossy(), size)?),
-        Database::Postgres(url) => DieselStore::Postgres(pool(url, size)?),
+        Database::Sqlite(path) => DieselStore::sqlite(pool(database, size)?, path)?,
+        Database::Postgres(_) => DieselStore::Postgres(pool(database, size)?),
     })
 }
 
@@ -43,8 +43,11 @@ impl<C: TaskStore + Connection> CustomizeConnection<C, diesel::r2d2::Error> for 
     }
 }
 
-fn pool<C: TaskStore + R2D2Connection + 'static>(url: &str, size: u32) -> anyhow::Result<R2d2<C>> {
-    let mut first = C::establish(url)?;
+fn pool<C: TaskStore + R2D2Connection + 'static>(
+    database: &Database,
+    size: u32,
+) -> anyhow::Result<R2d2<C>> {
+    let mut first = C::establish(&connection_url(database, true))?;
     first.prepare()?;
     first.migrate()?;
     drop(first);
@@ -52,7 +55,7 @@ fn pool<C: TaskStore + R2D2Connection + 'static>(url: &str, size: u32) -> anyhow
         .max_size(size)
         .connection_timeout(shared::POOL_TIMEOUT)
         .connection_customizer(Box::new(Prepare))
-        .build(ConnectionManager::new(url))
+        .build(ConnectionManager::new(connection_url(database, false)))
         .context("cannot fill the connection pool")?;
     Ok(R2d2(pool))
 }

@@ -4,6 +4,7 @@
 
 mod compare;
 mod machine;
+mod parity;
 mod reliability;
 mod run;
 mod schemathesis;
@@ -49,6 +50,8 @@ enum Command {
     Soak(soak::Args),
     /// Describes this machine (as results folders record it in machine.txt)
     Machine,
+    /// Is loadgen as fast a client as wrk? Both load GET / of one server in interleaved rounds
+    WrkParity(parity::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Reliability { dir } => reliability::reliability(&dir),
         Command::Schemathesis(args) => schemathesis::command(&args),
         Command::Soak(args) => soak::soak(&args),
+        Command::WrkParity(args) => parity::parity(&args),
         Command::Machine => {
             print!("{}", machine::describe());
             Ok(())

@@ -73,7 +73,7 @@ impl std::str::FromStr for DbKind {
 pub enum Database {
     /// `sqlite://PATH`: the file, created if missing.
     Sqlite(PathBuf),
-    /// `postgres://...` or `postgresql://...`, passed on to the driver as given.
+    /// `postgres://...` or `postgresql://...`, as given (drivers get [`Database::driver_url`]).
     Postgres(String),
 }
 
@@ -94,12 +94,21 @@ impl Database {
             }
             Ok(Self::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            postgres_url(url)?;
             Ok(Self::Postgres(url.to_owned()))
         } else {
             Err(format!(
                 "DATABASE_URL {:?} is not supported; expected sqlite://PATH or postgres://USER@HOST/DB",
                 redact(url)
             ))
+        }
+    }
+
+    /// The URL a PostgreSQL driver connects with (see [`postgres_url`]); `None` for SQLite.
+    pub fn driver_url(&self) -> Option<String> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(url) => Some(postgres_url(url).expect("checked when parsed")),
         }
     }
 
@@ -133,6 +142,51 @@ impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// The parameters a `postgres://` URL may carry: the ones every stack's driver (libpq for
+/// diesel, sqlx's own) reads the same way.
+const POSTGRES_PARAMETERS: [&str; 7] = [
+    "sslmode",
+    "user",
+    "password",
+    "host",
+    "port",
+    "dbname",
+    "application_name",
+];
+
+/// A `postgres://` URL as every driver gets it. No server is built with a TLS library, so the
+/// connection never uses TLS: `sslmode` may be `disable`, `allow` or `prefer` (all meaning no
+/// TLS here) and the URL is given `sslmode=disable`, so that libpq does not try TLS where
+/// sqlx cannot; a mode that demands TLS, and any parameter not in [`POSTGRES_PARAMETERS`],
+/// is refused at start rather than read differently by different drivers.
+fn postgres_url(url: &str) -> Result<String, String> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "sslmode" {
+            if !["disable", "allow", "prefer"].contains(&value) {
+                return Err(format!(
+                    "DATABASE_URL {:?} asks for sslmode={value}, but the servers talk to PostgreSQL \
+                     without TLS; use sslmode=disable",
+                    redact(url)
+                ));
+            }
+        } else if POSTGRES_PARAMETERS.contains(&key) {
+            kept.push(pair);
+        } else {
+            return Err(format!(
+                "DATABASE_URL {:?} has the parameter {key:?}, which the servers do not support \
+                 (supported: {})",
+                redact(url),
+                POSTGRES_PARAMETERS.join(", ")
+            ));
+        }
+    }
+    kept.push("sslmode=disable");
+    Ok(format!("{base}?{}", kept.join("&")))
 }
 
 /// The secrets a database URL may carry, in any of its forms: the password of its user info
@@ -347,6 +401,33 @@ mod tests {
                 .unwrap_err()
                 .contains("***")
         );
+    }
+
+    #[test]
+    fn postgres_urls_are_read_alike() {
+        let parsed = |url: &str| {
+            Database::parse(url).map(|db| db.driver_url().expect("a PostgreSQL database"))
+        };
+        assert_eq!(
+            parsed("postgres://u@h/db").unwrap(),
+            "postgres://u@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            parsed("postgres://u@h/db?application_name=x&sslmode=prefer").unwrap(),
+            "postgres://u@h/db?application_name=x&sslmode=disable"
+        );
+        for (url, says) in [
+            ("postgres://u@h/db?sslmode=require", "without TLS"),
+            ("postgres://u@h/db?sslmode=verify-full", "without TLS"),
+            ("postgres://u@h/db?bogus=1", "\"bogus\""),
+            ("postgres://u:s3cr3t@h/db?options=-c", "\"options\""),
+        ] {
+            let err = parsed(url).unwrap_err();
+            assert!(
+                err.contains(says) && !err.contains("s3cr3t"),
+                "{url}: {err}"
+            );
+        }
     }
 
     #[test]

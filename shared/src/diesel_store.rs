@@ -131,7 +131,7 @@ pub fn connection_url(database: &Database, create: bool) -> String {
             uri.push_str(if create { "?mode=rwc" } else { "?mode=rw" });
             uri
         }
-        Database::Postgres(url) => url.clone(),
+        Database::Postgres(_) => database.driver_url().expect("a PostgreSQL database"),
     }
 }
 

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     NotFound,
     /// 405: the path exists but not with this method.
     MethodNotAllowed,
+    /// 408: the body stopped arriving for [`crate::BODY_READ_TIMEOUT`].
+    RequestTimeout,
     /// 413: the body is larger than [`crate::MAX_BODY_BYTES`].
     PayloadTooLarge,
     /// 415: `POST`/`PUT` without `content-type: application/json`.
@@ -34,6 +36,7 @@ impl ErrorKind {
             Self::BadRequest => 400,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::Unprocessable => 422,
@@ -48,6 +51,7 @@ impl ErrorKind {
             Self::BadRequest => "the request is malformed",
             Self::NotFound => "no route matches this path",
             Self::MethodNotAllowed => "this method is not allowed on this path",
+            Self::RequestTimeout => "the request body stopped arriving for 10 seconds",
             Self::PayloadTooLarge => "the request body is larger than 65536 bytes",
             Self::UnsupportedMediaType => {
                 "the request body must be sent with content-type: application/json"
@@ -64,6 +68,7 @@ impl ErrorKind {
         match status {
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
+            408 => Self::RequestTimeout,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,
             422 => Self::Unprocessable,

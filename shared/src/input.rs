@@ -72,6 +72,35 @@ pub fn parse_task_update(body: &[u8]) -> Result<TaskUpdate, ApiError> {
 }
 
 /// A request body type: parsed from the raw bytes, with the contract's 400/422 split.
+/// Reads a request body from a framework's stream of chunks, the contract's way: at most
+/// [`crate::MAX_BODY_BYTES`] (413 past it), at most [`crate::BODY_READ_TIMEOUT`] without a new
+/// chunk (408), and a transport error (a bad chunk, a reset) is a 400. Every stack reads its
+/// bodies through this.
+pub async fn read_body<S, C, E>(mut chunks: S) -> Result<Vec<u8>, ApiError>
+where
+    S: futures_util::Stream<Item = Result<C, E>> + Unpin,
+    C: AsRef<[u8]>,
+{
+    use futures_util::StreamExt as _;
+    let mut body = Vec::new();
+    loop {
+        match tokio::time::timeout(crate::BODY_READ_TIMEOUT, chunks.next()).await {
+            Err(_) => return Err(ApiError::of(ErrorKind::RequestTimeout)),
+            Ok(None) => return Ok(body),
+            Ok(Some(Err(_))) => {
+                return Err(bad_request("the request body could not be read"));
+            }
+            Ok(Some(Ok(chunk))) => {
+                let chunk = chunk.as_ref();
+                if body.len() + chunk.len() > crate::MAX_BODY_BYTES {
+                    return Err(ApiError::of(ErrorKind::PayloadTooLarge));
+                }
+                body.extend_from_slice(chunk);
+            }
+        }
+    }
+}
+
 pub trait FromJsonBody: Sized {
     fn from_json_body(body: &[u8]) -> Result<Self, ApiError>;
 }

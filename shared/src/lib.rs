@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+pub mod http_rules;
 pub mod input;
 pub mod process;
 pub mod sql;
@@ -37,6 +38,14 @@ pub const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// the connection's start) before the server closes the connection. Bounds slow-header clients
 /// ("slowloris"), which would otherwise hold a connection and its memory forever.
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a request body may stop arriving (no new bytes) before the server gives up on it
+/// with a 408.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long an idle keep-alive connection is kept open, where the framework lets us choose
+/// (axum's is its header-read timeout, which also bounds the wait for the next request).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The body of `GET /`.
 pub const HELLO: &str = "Hello, World!";

@@ -96,13 +96,18 @@ fn raise_fd_limit() {
     }
 }
 
-/// Logs go to stderr; nothing per request unless `RUST_LOG` asks for it (default: our warnings,
-/// and none of Rocket's own launch and routing chatter).
+/// Logs go to stderr, coloured only on a terminal; nothing per request unless `RUST_LOG` asks
+/// for it. The default is our warnings, and none of the frameworks' own per-request chatter:
+/// Rocket's launch and routing lines, and actix's error line for every malformed request
+/// (which a client could otherwise use to flood the log).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rocket=off"));
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,rocket=off,actix_http::h1::dispatcher=off")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

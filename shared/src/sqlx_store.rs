@@ -70,8 +70,9 @@ impl SqlxDb {
                     .connect_lazy_with(options.create_if_missing(false));
                 Ok(Self::Sqlite(pool, file))
             }
-            Database::Postgres(url) => {
-                let options = PgConnectOptions::from_str(url)?;
+            Database::Postgres(_) => {
+                let url = database.driver_url().expect("a PostgreSQL database");
+                let options = PgConnectOptions::from_str(&url)?;
                 let mut first = options.connect().await?;
                 sqlx::raw_sql(sql::POSTGRES.migrate)
                     .execute(&mut first)

@@ -228,11 +228,23 @@ fn name_pattern_is_the_validation() {
     assert_eq!(max, shared::input::MAX_NAME_CHARS);
     let schema_accepts =
         |name: &str| pattern.is_match(name) && (min..=max).contains(&name.chars().count());
+    // The one difference the document states: its pattern cannot name supplementary-plane
+    // characters, so names of only those format characters (and white space) match it.
+    let blank_beyond_the_pattern = |name: &str| {
+        !name.is_empty()
+            && name.chars().any(|c| u32::from(c) > 0xFFFF)
+            && name.chars().all(|c| {
+                c.is_whitespace()
+                    || (u32::from(c) > 0xFFFF
+                        && shared::input::validate_name(&c.to_string()).is_err())
+            })
+    };
     let check = |name: &str| {
         let valid = shared::input::validate_name(name).is_ok();
+        let expected = valid || blank_beyond_the_pattern(name);
         assert_eq!(
             schema_accepts(name),
-            valid,
+            expected,
             "{name:?}: the schema and the servers' validation disagree"
         );
     };
@@ -252,6 +264,8 @@ fn name_pattern_is_the_validation() {
         "\u{feff}",
         "\u{200b}",
         "\u{180e}",
+        "\u{e0001}\u{e0020}",
+        " \u{1d173} ",
         &"x".repeat(200),
         &"x".repeat(201),
         &"🚀".repeat(200),
@@ -261,6 +275,10 @@ fn name_pattern_is_the_validation() {
         check(name);
     }
 }
+
+/// Documented statuses this test cannot provoke in passing: 503 needs a failing database
+/// (`tests/faults.rs`), 408 a body that stops arriving for 10 s (`tests/http_layer.rs`).
+const UNOBSERVED: [&str; 2] = ["503", "408"];
 
 /// A request of `openapi-cases.tsv` and the status the conformance suite observes for it.
 struct Case {
@@ -405,7 +423,7 @@ fn matches_the_document(stack: &Stack, db: DbKind) {
 
     // 3. What the conformance suite observes, operation by operation: each status is documented
     //    for the operation, with its content type and required headers; each documented status
-    //    (but 503, which needs a failing database) is observed.
+    //    (but those of `UNOBSERVED`) is observed.
     let cases = cases(id, || create(&server));
     let mut observed: BTreeSet<(String, String, String)> = BTreeSet::new();
     for case in &cases {
@@ -472,7 +490,7 @@ fn matches_the_document(stack: &Stack, db: DbKind) {
     for (template, methods) in &ops {
         for (method, op) in methods {
             for code in op["responses"].as_object().expect("responses").keys() {
-                if code != "503"
+                if !UNOBSERVED.contains(&code.as_str())
                     && !observed.contains(&(template.clone(), method.clone(), code.clone()))
                 {
                     failures.push(format!(

@@ -20,8 +20,26 @@ pub enum Kind {
 pub enum Limitation {
     /// A client that never finishes its headers keeps its connection open.
     NoHeaderReadTimeout,
-    /// Methods outside the framework's fixed set (e.g. `QUERY`) get 400, not 405.
-    ExtensionMethodsRejected,
+    /// Its HTTP parser itself refuses what the shared HTTP-layer rules refuse (raw non-ASCII
+    /// targets, a missing or doubled `Host`, transfer codings other than `chunked`): the same
+    /// 400, with the parser's empty body.
+    ParserRefusesHeadRules,
+    /// Requests its HTTP parser refuses (400, 414, 431) get an empty body, not the JSON error.
+    ParserErrorsHaveEmptyBodies,
+    /// It answers a request pipelined after one with `Connection: close`.
+    PipelinesAfterClose,
+    /// It sends `100 Continue` before refusing a request from its head (415, 413).
+    ContinuesBeforeRefusing,
+    /// A body that stalls within its first bytes holds its connection: the framework reads
+    /// them before any application code runs, with no timeout.
+    BodyStartUnbounded,
+    /// It never closes an idle keep-alive connection.
+    NoIdleTimeout,
+    /// It refuses `Content-Length` with `Transfer-Encoding: chunked` (400, empty body), where
+    /// the others let the transfer coding win and close the connection after.
+    RefusesLengthWithChunked,
+    /// Its parser answers a request target over 64 KiB with 400, not 414.
+    LongUriIs400,
 }
 
 /// One stack: its cargo package (whose binary has the same name), its name as printed in the
@@ -47,13 +65,16 @@ macro_rules! for_each_stack {
     ($callback:path $(, $extra:tt)?) => {
         $callback! { $($extra)?
             axum_sqlx { package: "server-axum", name: "axum-sqlx", title: "axum + sqlx",
-                kind: Compared, limitations: [] }
+                kind: Compared, limitations: [ParserErrorsHaveEmptyBodies] }
             axum_diesel { package: "server-axum-diesel", name: "axum-diesel", title: "axum + diesel",
-                kind: Compared, limitations: [] }
+                kind: Compared, limitations: [ParserErrorsHaveEmptyBodies] }
             rocket_diesel { package: "server-rocket", name: "rocket-diesel", title: "Rocket + diesel",
-                kind: Compared, limitations: [NoHeaderReadTimeout, ExtensionMethodsRejected] }
+                kind: Compared, limitations: [NoHeaderReadTimeout, ParserErrorsHaveEmptyBodies,
+                    ContinuesBeforeRefusing, BodyStartUnbounded, NoIdleTimeout] }
             actix_sqlx { package: "server-actix", name: "actix-sqlx", title: "actix-web + sqlx",
-                kind: Compared, limitations: [] }
+                kind: Compared, limitations: [ParserRefusesHeadRules, ParserErrorsHaveEmptyBodies,
+                    PipelinesAfterClose, ContinuesBeforeRefusing, RefusesLengthWithChunked,
+                    LongUriIs400] }
         }
     };
 }
@@ -210,6 +231,7 @@ mod tests {
         let rocket = find("rocket-diesel").unwrap();
         assert!(rocket.has(Limitation::NoHeaderReadTimeout));
         let axum = find("axum-sqlx").unwrap();
+        assert!(!axum.has(Limitation::NoHeaderReadTimeout));
         assert!(!axum.excused(Limitation::NoHeaderReadTimeout));
     }
 

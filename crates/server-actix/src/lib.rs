@@ -6,12 +6,13 @@
 use std::future::{Ready, ready};
 use std::time::Duration;
 
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, Data, ServiceConfig};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, guard};
-use futures_util::StreamExt as _;
+use actix_web::{App, FromRequest, HttpRequest, HttpResponse, ResponseError, guard};
 use futures_util::future::LocalBoxFuture;
 use shared::input::{self, FromJsonBody, ListQuery};
 use shared::sqlx_store::SqlxDb;
@@ -19,9 +20,62 @@ use shared::{ApiError, ErrorKind, Health, NewTask, Store, TaskUpdate, allow};
 
 type Db = Data<SqlxDb>;
 
+/// The application over `db`: every route of the contract, JSON 404s for unknown paths, and
+/// the contract's HTTP-layer rules ([`http_rules`]) for every request.
+pub fn app(
+    db: Db,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(db)
+        .configure(configure)
+        .default_service(web::to(not_found))
+        .wrap(from_fn(http_rules))
+}
+
+thread_local! {
+    /// Decodes no escape of an ASCII character: routing then sees the path as sent.
+    static RAW_PATH: actix_router::Quoter = actix_router::Quoter::new(b"", &(0u8..128).collect::<Vec<_>>());
+}
+
+/// Before routing: answers 400 to a request that breaks the contract's HTTP-layer rules
+/// ([`shared::http_rules`]), and has the router match the path as sent, as the other stacks
+/// do (actix decodes escapes such as `%74` before routing by default).
+async fn http_rules(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let head = shared::http_rules::Head::new(
+        req.uri()
+            .path_and_query()
+            .map_or(req.path(), |pq| pq.as_str())
+            .as_bytes(),
+        req.headers().get_all(header::HOST).count(),
+        req.headers()
+            .get_all(header::TRANSFER_ENCODING)
+            .map(HeaderValue::as_bytes),
+    );
+    if let Err(err) = shared::http_rules::check_head(&head) {
+        let response = Error(err).error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let uri = req.uri().clone();
+    RAW_PATH.with(|raw| req.match_info_mut().get_mut().update_with_quoter(&uri, raw));
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
 /// Registers every route of the contract; the app must carry a `Data<SqlxDb>`.
-/// Unknown paths are answered by [`not_found`], which the app sets as its default service.
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Unknown paths are answered by [`not_found`], which [`app`] sets as its default service.
+fn configure(cfg: &mut ServiceConfig) {
     cfg.service(read_only("/", web::to(hello)))
         .service(read_only("/health", web::to(health)))
         .service(read_only("/sleep", web::to(sleep)))
@@ -60,7 +114,7 @@ async fn method_not_allowed(allowed: &'static str) -> HttpResponse {
 }
 
 /// The default service: 404 with the JSON error.
-pub async fn not_found() -> Error {
+async fn not_found() -> Error {
     Error(ApiError::of(ErrorKind::NotFound))
 }
 
@@ -121,19 +175,10 @@ impl<T: FromJsonBody + 'static> FromRequest for JsonBody<T> {
                 .and_then(|v| v.to_str().ok()?.parse().ok());
             input::check_content_length(length)
         });
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             checked?;
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::new(ErrorKind::BadRequest, "the request body could not be read")
-                })?;
-                if body.len() + chunk.len() > shared::MAX_BODY_BYTES {
-                    return Err(Error(ApiError::of(ErrorKind::PayloadTooLarge)));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = input::read_body(payload).await?;
             Ok(Self(T::from_json_body(&body)?))
         })
     }
@@ -147,8 +192,10 @@ impl FromRequest for TaskId {
     type Future = Ready<Result<Self>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        // The segment as sent (see `http_rules`), decoded once by the shared rule.
+        let segment = req.match_info().query("id");
         ready(
-            input::parse_id(req.match_info().query("id"))
+            shared::http_rules::parse_id_segment(segment)
                 .map(Self)
                 .map_err(Error),
         )

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use actix_web::HttpServer;
 use actix_web::web::Data;
-use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use shared::sqlx_store::SqlxDb;
 use shared::{Settings, Store};
@@ -22,18 +22,15 @@ async fn serve(settings: Settings, listener: std::net::TcpListener) -> anyhow::R
     let connect = async { Ok(SqlxDb::connect(&settings.database, settings.pool_size).await?) };
     let db = shared::process::open_database(&settings.database, connect).await?;
     let data = Data::new(db.clone());
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .configure(server_actix::configure)
-            .default_service(web::to(server_actix::not_found))
-    })
-    .workers(settings.workers)
-    .disable_signals()
-    .shutdown_timeout(shared::SHUTDOWN_GRACE.as_secs())
-    .client_request_timeout(shared::HEADER_READ_TIMEOUT)
-    .listen(listener)
-    .with_context(|| format!("cannot listen on {}", settings.bind))?;
+    let server = HttpServer::new(move || server_actix::app(data.clone()))
+        .workers(settings.workers)
+        .disable_signals()
+        .shutdown_timeout(shared::SHUTDOWN_GRACE.as_secs())
+        .client_request_timeout(shared::HEADER_READ_TIMEOUT)
+        // An idle keep-alive connection lives as long as on the other stacks.
+        .keep_alive(shared::IDLE_TIMEOUT)
+        .listen(listener)
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
     let addr = *server
         .addrs()
         .first()

@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -22,7 +21,8 @@ use shared::input::{self, FromJsonBody, ListQuery};
 use shared::{ApiError, ErrorKind, Health, NewTask, Settings, Store, TaskUpdate, allow};
 
 /// Builds the application over `store`: every route of the contract, JSON errors for every
-/// rejection, 404 and 405.
+/// rejection, 404 and 405, and the contract's HTTP-layer rules ([`http_rules`]) for every
+/// request, routed or not. Routes match the path as sent (axum's own way).
 pub fn app<S: Store>(store: S) -> Router {
     Router::new()
         .route("/", read_only(get(hello)))
@@ -43,7 +43,28 @@ pub fn app<S: Store>(store: S) -> Router {
                 .fallback(method_not_allowed(allow::TASK)),
         )
         .fallback(|| async { Error(ApiError::of(ErrorKind::NotFound)) })
+        .layer(axum::middleware::from_fn(http_rules))
         .with_state(store)
+}
+
+/// Answers 400 to a request that breaks the contract's HTTP-layer rules
+/// ([`shared::http_rules`]), before it reaches a handler.
+async fn http_rules(request: Request, next: axum::middleware::Next) -> Response {
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let headers = request.headers();
+    let head = shared::http_rules::Head::new(
+        target.as_bytes(),
+        headers.get_all(header::HOST).iter().count(),
+        headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    );
+    match shared::http_rules::check_head(&head) {
+        Ok(()) => next.run(request).await,
+        Err(err) => Error(err).into_response(),
+    }
 }
 
 fn read_only<S: Clone + Send + Sync + 'static>(route: MethodRouter<S>) -> MethodRouter<S> {
@@ -101,26 +122,9 @@ impl<T: FromJsonBody, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok());
         input::check_content_length(length)?;
-        let bytes = read_body(req.into_body()).await?;
+        let bytes = input::read_body(req.into_body().into_data_stream()).await?;
         Ok(Self(T::from_json_body(&bytes)?))
     }
-}
-
-async fn read_body(body: Body) -> Result<Bytes> {
-    axum::body::to_bytes(body, shared::MAX_BODY_BYTES)
-        .await
-        .map_err(|err| {
-            let too_large = std::error::Error::source(&err)
-                .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Error(ApiError::of(ErrorKind::PayloadTooLarge))
-            } else {
-                Error(ApiError::new(
-                    ErrorKind::BadRequest,
-                    "the request body could not be read",
-                ))
-            }
-        })
 }
 
 /// The `{id}` of `/tasks/{id}`: 400 unless it is a base-10 `i64`.

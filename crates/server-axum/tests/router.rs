@@ -37,6 +37,7 @@ async fn method_not_allowed_names_the_allowed_methods() {
 async fn bodies_need_json_content_type_and_fit_the_limit() {
     let (app, _dir) = app().await;
     let plain = axum::http::Request::post("/tasks")
+        .header(header::HOST, "localhost")
         .body(axum::body::Body::from(r#"{"name":"a"}"#))
         .expect("a request");
     let response = tower::ServiceExt::oneshot(app.clone(), plain)

@@ -4,25 +4,28 @@
 //! Run with `cargo run -p server-rocket`.
 
 pub mod db;
+pub mod http_layer;
 
 use std::time::Duration;
 
+use tokio::io::AsyncReadExt as _;
+
 use rocket::data::{ByteUnit, Data, FromData};
-use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Header, Method, Status};
 use rocket::request::{FromRequest, Request};
 use rocket::response::{self, Responder, Response};
 use rocket::route::{self, Handler, Route};
-use rocket::{Build, Rocket, State, catch, catchers, delete, get, post, put, routes};
+use rocket::{Build, Rocket, State, delete, get, post, put, routes};
+use shared::http_rules::parse_id_segment;
 use shared::input::{self, FromJsonBody, ListQuery};
-use shared::{ApiError, ErrorKind, Health, NewTask, Store, TaskUpdate, allow};
+use shared::{ApiError, ErrorKind, Health, NewTask, Store, TaskUpdate};
 
 use crate::db::R2d2Diesel;
 
 /// Builds the application over `store` with Rocket's `config`: every route of the contract,
-/// explicit 405 routes (Rocket 0.5 has none of its own) and a JSON catcher for everything else.
+/// explicit 405 routes (Rocket 0.5 has none of its own), and the contract's HTTP layer
+/// ([`http_layer`]: a request fairing and the JSON catcher for everything else).
 pub fn rocket(store: R2d2Diesel, config: rocket::Config) -> Rocket<Build> {
-    use Method::{Delete, Get, Post, Put};
     let mut rocket = rocket::custom(config)
         .manage(store)
         .mount(
@@ -31,35 +34,13 @@ pub fn rocket(store: R2d2Diesel, config: rocket::Config) -> Rocket<Build> {
                 hello, health, sleep, fibonacci, list, create, read, update, delete
             ],
         )
-        .register("/", catchers![default_catcher])
-        .attach(AdHoc::on_request("unknown paths stay unknown", |req, _| {
-            Box::pin(async move { reject_unnormalized_path(req) })
-        }));
-    for (path, allowed, header) in [
-        ("/", &[Get][..], allow::READ_ONLY),
-        ("/health", &[Get], allow::READ_ONLY),
-        ("/sleep", &[Get], allow::READ_ONLY),
-        ("/fibonacci", &[Get], allow::READ_ONLY),
-        ("/tasks", &[Get, Post], allow::TASKS),
-        ("/tasks/<id>", &[Get, Put, Delete], allow::TASK),
-    ] {
+        .register("/", vec![http_layer::catcher()])
+        .attach(http_layer::HttpRules);
+    for (path, allowed, header) in http_layer::PATHS {
         rocket = rocket.mount("/", method_not_allowed_routes(path, allowed, header));
     }
     rocket
 }
-
-/// Rocket matches routes on the non-empty segments of a path, so `/tasks/` and `//tasks` would
-/// reach `/tasks`. The contract treats them as unknown paths (as the other stacks do): send them
-/// to a path no route serves, so the 404 catcher answers.
-fn reject_unnormalized_path(req: &mut Request<'_>) {
-    let path = req.uri().path().as_str();
-    if path.contains("//") || (path.len() > 1 && path.ends_with('/')) {
-        req.set_uri(rocket::http::uri::Origin::parse(UNROUTED).expect("a valid origin"));
-    }
-}
-
-/// A path with no route: requests rewritten here end in the 404 catcher.
-const UNROUTED: &str = "/.unrouted";
 
 /// Routes answering 405 for every method `path` does not serve. HEAD is served wherever GET is
 /// (Rocket answers it from the GET route).
@@ -75,24 +56,24 @@ fn method_not_allowed_routes(path: &str, allowed: &[Method], header: &'static st
         .collect()
 }
 
+/// 405 with the contract's JSON error and an `allow` header listing `allowed`.
+fn method_not_allowed(req: &Request<'_>, allowed: &'static str) -> response::Result<'static> {
+    let mut response = Error(ApiError::of(ErrorKind::MethodNotAllowed)).respond_to(req)?;
+    response.set_header(Header::new("allow", allowed));
+    Ok(response)
+}
+
 #[derive(Clone)]
 struct MethodNotAllowed(&'static str);
 
 #[rocket::async_trait]
 impl Handler for MethodNotAllowed {
     async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> route::Outcome<'r> {
-        let mut response = match Error(ApiError::of(ErrorKind::MethodNotAllowed)).respond_to(req) {
-            Ok(response) => response,
-            Err(status) => return route::Outcome::Error(status),
-        };
-        response.set_header(Header::new("allow", self.0));
-        route::Outcome::Success(response)
+        match method_not_allowed(req, self.0) {
+            Ok(response) => route::Outcome::Success(response),
+            Err(status) => route::Outcome::Error(status),
+        }
     }
-}
-
-#[catch(default)]
-fn default_catcher(status: Status, _req: &Request<'_>) -> Error {
-    Error(ApiError::of(ErrorKind::from_status(status.code)))
 }
 
 /// The one error response: the shared error's status and JSON body.
@@ -166,13 +147,25 @@ async fn read_json<T: FromJsonBody>(req: &Request<'_>, data: Data<'_>) -> Result
             .get_one("content-length")
             .and_then(|v| v.parse().ok()),
     )?;
-    let body = data
-        .open(ByteUnit::from(shared::MAX_BODY_BYTES))
-        .into_bytes()
-        .await
-        .map_err(|_| ApiError::new(ErrorKind::BadRequest, "the request body could not be read"))?;
-    if !body.is_complete() {
-        return Err(ApiError::of(ErrorKind::PayloadTooLarge));
+    // One byte over the limit is read, so that an oversized body is told from a full one.
+    let limit = ByteUnit::from(shared::MAX_BODY_BYTES + 1);
+    let chunks = futures_util::stream::unfold(data.open(limit), |mut stream| async move {
+        let mut chunk = vec![0; 16 * 1024];
+        match stream.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok(chunk), stream))
+            }
+            Err(err) => Some((Err(err), stream)),
+        }
+    });
+    let body = input::read_body(Box::pin(chunks)).await?;
+    if http_layer::body_unreadable(req) {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "the request body could not be read",
+        ));
     }
     T::from_json_body(&body)
 }
@@ -226,7 +219,7 @@ async fn create(store: &State<R2d2Diesel>, body: JsonBody<NewTask>) -> Result<Js
 
 #[get("/tasks/<id>")]
 async fn read(store: &State<R2d2Diesel>, id: &str) -> Result<JsonReply> {
-    Ok(JsonReply::ok(&store.get(input::parse_id(id)?).await?))
+    Ok(JsonReply::ok(&store.get(parse_id_segment(id)?).await?))
 }
 
 #[put("/tasks/<id>", data = "<body>")]
@@ -235,13 +228,13 @@ async fn update(
     id: &str,
     body: JsonBody<TaskUpdate>,
 ) -> Result<JsonReply> {
-    let id = input::parse_id(id)?;
+    let id = parse_id_segment(id)?;
     Ok(JsonReply::ok(&store.update(id, body.0?).await?))
 }
 
 #[delete("/tasks/<id>")]
 async fn delete(store: &State<R2d2Diesel>, id: &str) -> Result<Status> {
-    store.delete(input::parse_id(id)?).await?;
+    store.delete(parse_id_segment(id)?).await?;
     Ok(Status::NoContent)
 }
 

@@ -4,6 +4,11 @@
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::blocking::Client;
 
+/// Every request carries one `Host` header, as the contract requires.
+fn host() -> Header<'static> {
+    Header::new("host", "localhost")
+}
+
 fn client() -> (Client, tempfile::TempDir) {
     let (dir, database) = harness::native::sqlite();
     let store = server_rocket::db::connect(&database, 2).expect("SQLite opens");
@@ -24,7 +29,7 @@ fn answers_the_shared_cases() {
         .into_iter()
         .map(|case| {
             let method = case.method.parse().expect("a method");
-            let mut request = client.req(method, case.uri);
+            let mut request = client.req(method, case.uri).header(host());
             if let Some(body) = case.json {
                 request = request.header(ContentType::JSON).body(body);
             }
@@ -40,7 +45,7 @@ fn answers_the_shared_cases() {
 fn empty_segments_are_unknown_paths() {
     let (client, _dir) = client();
     for uri in ["//health", "/fibonacci/"] {
-        let response = client.post(uri).dispatch();
+        let response = client.post(uri).header(host()).dispatch();
         assert_eq!(response.status(), Status::NotFound, "{uri}");
     }
 }
@@ -50,17 +55,19 @@ fn created_tasks_have_a_location_and_405s_an_allow_header() {
     let (client, _dir) = client();
     let created = client
         .post("/tasks")
+        .header(host())
         .header(ContentType::JSON)
         .body(r#"{"name":"a"}"#)
         .dispatch();
     assert_eq!(created.headers().get_one("location"), Some("/tasks/1"));
-    let refused = client.post("/tasks/1").dispatch();
+    let refused = client.post("/tasks/1").header(host()).dispatch();
     assert_eq!(
         refused.headers().get_one("allow"),
         Some("GET, HEAD, PUT, DELETE")
     );
     let plain = client
         .post("/tasks")
+        .header(host())
         .header(Header::new("content-type", "text/plain"))
         .body("{}")
         .dispatch();

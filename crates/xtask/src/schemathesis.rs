@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use harness::server::ServerSpec;
-use harness::{DbKind, Limitation, Stack};
+use harness::{DbKind, Stack};
 
 use crate::run::{self, describe};
 
@@ -41,9 +41,6 @@ pub struct Args {
     /// Databases, comma-separated [default: sqlite,postgres]
     #[arg(long, value_delimiter = ',')]
     pub dbs: Vec<DbKind>,
-    /// Excuse no known framework limitation (the registry's `ExtensionMethodsRejected`)
-    #[arg(long)]
-    pub strict: bool,
 }
 
 /// Installs Schemathesis into its virtual environment unless it is there already.
@@ -161,12 +158,6 @@ fn run_one(
     }
     if db != DbKind::Sqlite {
         cmd.args(["--exclude-path", "/sleep"]);
-    }
-    if stack.has(Limitation::ExtensionMethodsRejected) && !args.strict {
-        // Methods outside the framework's fixed set (e.g. QUERY) get 400 before any
-        // application code runs, where the contract wants 405: a known framework limitation
-        // (README). Its 405s for the standard methods are checked by the conformance suite.
-        cmd.args(["--exclude-checks", "unsupported_method"]);
     }
     let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let status = cmd

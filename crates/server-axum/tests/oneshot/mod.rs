@@ -15,7 +15,10 @@ pub async fn send(
     uri: &str,
     json: Option<&str>,
 ) -> (u16, Vec<u8>, HeaderMap) {
-    let mut request = Request::builder().method(method).uri(uri);
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "localhost");
     if json.is_some() {
         request = request.header(header::CONTENT_TYPE, "application/json");
     }

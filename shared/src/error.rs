@@ -19,10 +19,14 @@ pub enum ErrorKind {
     RequestTimeout,
     /// 413: the body is larger than [`crate::MAX_BODY_BYTES`].
     PayloadTooLarge,
+    /// 414: the request target is longer than the server's HTTP parser takes.
+    UriTooLong,
     /// 415: `POST`/`PUT` without `content-type: application/json`.
     UnsupportedMediaType,
     /// 422: valid JSON of the wrong shape, or a name that fails validation.
     Unprocessable,
+    /// 431: more or larger headers than the server's HTTP parser takes.
+    HeadersTooLarge,
     /// 503: the database is unreachable or failing.
     Unavailable,
     /// 500: a bug on our side. Never caused by anything a client sends.
@@ -38,8 +42,10 @@ impl ErrorKind {
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
+            Self::UriTooLong => 414,
             Self::UnsupportedMediaType => 415,
             Self::Unprocessable => 422,
+            Self::HeadersTooLarge => 431,
             Self::Unavailable => 503,
             Self::Internal => 500,
         }
@@ -53,10 +59,12 @@ impl ErrorKind {
             Self::MethodNotAllowed => "this method is not allowed on this path",
             Self::RequestTimeout => "the request body stopped arriving for 10 seconds",
             Self::PayloadTooLarge => "the request body is larger than 65536 bytes",
+            Self::UriTooLong => "the request target is too long",
             Self::UnsupportedMediaType => {
                 "the request body must be sent with content-type: application/json"
             }
             Self::Unprocessable => "the request body is not a valid task",
+            Self::HeadersTooLarge => "the request headers are too large",
             Self::Unavailable => "the database is unavailable, try again later",
             Self::Internal => "internal server error",
         }
@@ -70,8 +78,10 @@ impl ErrorKind {
             405 => Self::MethodNotAllowed,
             408 => Self::RequestTimeout,
             413 => Self::PayloadTooLarge,
+            414 => Self::UriTooLong,
             415 => Self::UnsupportedMediaType,
             422 => Self::Unprocessable,
+            431 => Self::HeadersTooLarge,
             503 => Self::Unavailable,
             400..=499 => Self::BadRequest,
             _ => Self::Internal,
@@ -194,15 +204,18 @@ mod tests {
             BadRequest,
             NotFound,
             MethodNotAllowed,
+            RequestTimeout,
             PayloadTooLarge,
+            UriTooLong,
             UnsupportedMediaType,
             Unprocessable,
+            HeadersTooLarge,
             Unavailable,
             Internal,
         ] {
             assert_eq!(ErrorKind::from_status(kind.status()), kind);
         }
-        assert_eq!(ErrorKind::from_status(431), BadRequest);
+        assert_eq!(ErrorKind::from_status(418), BadRequest);
         assert_eq!(ErrorKind::from_status(502), Internal);
     }
 }

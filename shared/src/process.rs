@@ -97,13 +97,16 @@ fn raise_fd_limit() {
 }
 
 /// Logs go to stderr, coloured only on a terminal; nothing per request unless `RUST_LOG` asks
-/// for it. The default is our warnings, and none of the frameworks' own per-request chatter:
-/// Rocket's launch and routing lines, and actix's error line for every malformed request
-/// (which a client could otherwise use to flood the log).
+/// for it. The default is our warnings, and none of the libraries' own per-request chatter:
+/// Rocket's launch and routing lines, actix's error line for every malformed request (which a
+/// client could otherwise use to flood the log), and sqlx's line for every statement slower
+/// than a second (which diesel has no counterpart of).
 fn init_logging() {
     use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,rocket=off,actix_http::h1::dispatcher=off")
+        tracing_subscriber::EnvFilter::new(
+            "warn,rocket=off,actix_http::h1::dispatcher=off,sqlx::query=off",
+        )
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -177,11 +177,21 @@ fn cases() -> Vec<Case> {
     cases.push(Case {
         what: "a 100 KiB request target",
         raw: get(&format!("/health?{}", "a".repeat(100 * 1024))),
-        want: Want::Error(414, error(ErrorKind::BadRequest)),
+        want: Want::Error(414, error(ErrorKind::UriTooLong)),
         unless: vec![
             (Limitation::LongUriIs400, 400),
             (Limitation::ParserErrorsHaveEmptyBodies, 414),
         ],
+    });
+    let many_headers: String = (0..2000).map(|i| format!("x-h{i}: {i}\n")).collect();
+    cases.push(Case {
+        what: "2,000 headers",
+        raw: request(
+            &format!("GET /health HTTP/1.1\nhost: x\n{many_headers}\n"),
+            b"",
+        ),
+        want: Want::Error(431, error(ErrorKind::HeadersTooLarge)),
+        unless: vec![(Limitation::ParserErrorsHaveEmptyBodies, 431)],
     });
     for (what, raw, status) in [
         (

@@ -65,16 +65,15 @@ macro_rules! for_each_stack {
     ($callback:path $(, $extra:tt)?) => {
         $callback! { $($extra)?
             axum_sqlx { package: "server-axum", name: "axum-sqlx", title: "axum + sqlx",
-                kind: Compared, limitations: [ParserErrorsHaveEmptyBodies] }
+                kind: Compared, limitations: [] }
             axum_diesel { package: "server-axum-diesel", name: "axum-diesel", title: "axum + diesel",
-                kind: Compared, limitations: [ParserErrorsHaveEmptyBodies] }
+                kind: Compared, limitations: [] }
             rocket_diesel { package: "server-rocket", name: "rocket-diesel", title: "Rocket + diesel",
                 kind: Compared, limitations: [NoHeaderReadTimeout, ParserErrorsHaveEmptyBodies,
                     ContinuesBeforeRefusing, BodyStartUnbounded, NoIdleTimeout] }
             actix_sqlx { package: "server-actix", name: "actix-sqlx", title: "actix-web + sqlx",
                 kind: Compared, limitations: [ParserRefusesHeadRules, ParserErrorsHaveEmptyBodies,
-                    PipelinesAfterClose, ContinuesBeforeRefusing, RefusesLengthWithChunked,
-                    LongUriIs400] }
+                    PipelinesAfterClose, RefusesLengthWithChunked, LongUriIs400] }
         }
     };
 }

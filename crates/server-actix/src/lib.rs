@@ -40,6 +40,39 @@ pub fn app(
         .wrap(from_fn(http_rules))
 }
 
+/// The `Expect: 100-continue` service: a request to a route that takes JSON whose head alone
+/// already earns a 415 or a 413 gets that answer at once, without `100 Continue`, as on the
+/// other stacks; any other request gets its `100 Continue` and goes on.
+pub async fn expect(req: actix_http::Request) -> Result<actix_http::Request, actix_web::Error> {
+    use actix_web::HttpMessage as _;
+    let takes_json = match *req.method() {
+        actix_web::http::Method::POST => req.path() == "/tasks",
+        actix_web::http::Method::PUT => req
+            .path()
+            .strip_prefix("/tasks/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/')),
+        _ => false,
+    };
+    if takes_json {
+        let headers = req.headers();
+        check_json_head(
+            headers.get(header::CONTENT_TYPE),
+            headers.get(header::CONTENT_LENGTH),
+        )
+        .map_err(|err| actix_web::Error::from(Error(err)))?;
+    }
+    Ok(req)
+}
+
+/// The checks a JSON body's head must pass: its content type (415) and declared size (413).
+fn check_json_head(
+    content_type: Option<&HeaderValue>,
+    content_length: Option<&HeaderValue>,
+) -> Result<(), ApiError> {
+    input::check_json_content_type(content_type.map(HeaderValue::as_bytes))?;
+    input::check_content_length(content_length.and_then(|v| v.to_str().ok()?.parse().ok()))
+}
+
 thread_local! {
     /// Decodes no escape of an ASCII character: routing then sees the path as sent.
     static RAW_PATH: actix_router::Quoter = actix_router::Quoter::new(b"", &(0u8..128).collect::<Vec<_>>());
@@ -166,15 +199,10 @@ impl<T: FromJsonBody + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let headers = req.headers();
-        let checked = input::check_json_content_type(
-            headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes),
-        )
-        .and_then(|()| {
-            let length = headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok());
-            input::check_content_length(length)
-        });
+        let checked = check_json_head(
+            headers.get(header::CONTENT_TYPE),
+            headers.get(header::CONTENT_LENGTH),
+        );
         let payload = payload.take();
         Box::pin(async move {
             checked?;

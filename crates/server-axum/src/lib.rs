@@ -5,6 +5,8 @@
 //! Run with `cargo run -p server-axum` (SQLite in `./todo.db`), or
 //! `DATABASE_URL=postgres://... cargo run -p server-axum`.
 
+pub mod parse_errors;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -278,7 +280,8 @@ async fn serve_http1(
             () = &mut stop => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let stream = TokioIo::new(parse_errors::JsonParseErrors::new(stream));
+        let connection = graceful.watch(http.serve_connection(stream, service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!("connection ended with an error: {err}");

@@ -44,7 +44,9 @@ macro_rules! on_pool {
 }
 
 impl SqlxDb {
-    /// Opens the database, runs the migrations and builds a pool of `size` connections.
+    /// Opens the database, runs the migrations and builds a pool of `size` connections, all
+    /// opened now and kept open (as every stack's pool is: see the README), so that a server
+    /// never has to open one while the database is short of connections.
     /// One connection is opened first so that an unreachable database is reported at once,
     /// with its cause.
     pub async fn connect(database: &Database, size: u32) -> Result<Self, sqlx::Error> {
@@ -66,8 +68,10 @@ impl SqlxDb {
                 // Later connections must find the file: they never create another.
                 let pool = SqlitePoolOptions::new()
                     .max_connections(size)
+                    .min_connections(size)
                     .acquire_timeout(crate::POOL_TIMEOUT)
-                    .connect_lazy_with(options.create_if_missing(false));
+                    .connect_with(options.create_if_missing(false))
+                    .await?;
                 Ok(Self::Sqlite(pool, file))
             }
             Database::Postgres(_) => {
@@ -80,8 +84,10 @@ impl SqlxDb {
                 first.close().await?;
                 let pool = PgPoolOptions::new()
                     .max_connections(size)
+                    .min_connections(size)
                     .acquire_timeout(crate::POOL_TIMEOUT)
-                    .connect_lazy_with(options);
+                    .connect_with(options)
+                    .await?;
                 Ok(Self::Postgres(pool))
             }
         }

@@ -295,6 +295,74 @@ fn sqlite_unwritable(stack: &Stack) {
     }
 }
 
+/// Another client takes every connection PostgreSQL has left (`max_connections` of a cluster of
+/// the test's own) while the server runs: the server still answers 8 concurrent requests, each
+/// normally, on the connections its pool opened at start and kept.
+fn postgres_exhausted(stack: &Stack) {
+    let binary = stack.name;
+    let options = Options {
+        max_connections: 20,
+        ..Options::TESTS
+    };
+    let cluster = Cluster::start(options).unwrap_or_else(|err| panic!("{err:#}"));
+    let server = conformance::start_on(stack, &cluster.url());
+    let addr = server.addr();
+    let created = send(
+        addr,
+        &Request::new("POST", "/tasks").json(r#"{"name":"kept"}"#),
+    );
+    assert_eq!(
+        created.outcome, "201",
+        "{binary}: before the other client came"
+    );
+    // The other client: sessions that sleep, until the cluster refuses more.
+    let hogs: Vec<std::process::Child> = (0..options.max_connections)
+        .filter_map(|_| {
+            std::process::Command::new("psql")
+                .args([&cluster.url(), "-qAtc", "SELECT pg_sleep(30)"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .ok()
+        })
+        .collect();
+    let full = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let probe = std::process::Command::new("psql")
+            .args([&cluster.url(), "-qAtc", "SELECT 1"])
+            .output()
+            .expect("psql runs");
+        !probe.status.success()
+    });
+    let clients: Vec<_> = (0..8)
+        .map(|n| std::thread::spawn(move || send(addr, &request(0, n)).outcome))
+        .collect();
+    let outcomes: Vec<String> = clients
+        .into_iter()
+        .map(|c| c.join().expect("client thread"))
+        .collect();
+    for mut hog in hogs {
+        let _ = hog.kill();
+        let _ = hog.wait();
+    }
+    println!("{binary}: with PostgreSQL out of connections (full: {full}): {outcomes:?}");
+    assert!(full, "{binary}: the other client never filled the cluster");
+    let failed: Vec<&String> = outcomes
+        .iter()
+        .filter(|o| !matches!(o.as_str(), "200" | "201"))
+        .collect();
+    conformance::finish(
+        server,
+        "PostgreSQL out of connections",
+        &failed
+            .iter()
+            .map(|o| format!("a request got {o}"))
+            .collect::<Vec<_>>(),
+    );
+    drop(cluster);
+}
+
 /// How often `sqlite_deleted` deletes the database under a fresh server (`SQLITE_DELETIONS`
 /// overrides it: the closing figures of the fix were 500 deletions per stack).
 fn deletions() -> usize {
@@ -465,6 +533,7 @@ fn shutdown_under_load(stack: &Stack) {
 
 harness::stack_tests! {
     database_restarts_postgres: database_restarts();
+    postgres_exhausted: postgres_exhausted();
     sqlite_unwritable: sqlite_unwritable();
     sqlite_deleted: sqlite_deleted();
     shutdown_under_load: shutdown_under_load();

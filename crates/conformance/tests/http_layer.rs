@@ -249,10 +249,10 @@ fn check(stack: &Stack, case: &Case, reply: &Reply) -> Result<(), String> {
     Ok(())
 }
 
-/// Every case against a fresh server of `stack`; then its stderr must be empty (no log line
-/// per malformed request).
-fn http_layer(stack: &Stack) {
-    let server = conformance::start(stack, DbKind::Sqlite);
+/// Every case against a fresh server of `stack` on `db`; then its stderr must be empty (no log
+/// line per malformed request).
+fn http_layer(stack: &Stack, db: DbKind) {
+    let server = conformance::start(stack, db);
     let addr = server.addr();
     let created = Request::new("POST", "/tasks")
         .json(r#"{"name":"first"}"#)
@@ -284,7 +284,7 @@ fn http_layer(stack: &Stack) {
     if !stderr.trim().is_empty() {
         failures.push(format!("the server logged: {stderr}"));
     }
-    conformance::finish(server, "the HTTP layer", &failures);
+    conformance::finish(server, &format!("the HTTP layer on {db}"), &failures);
 }
 
 /// `Connection: close` on a request followed, in the same write, by a second request: the
@@ -478,7 +478,8 @@ fn idle_keep_alive(stack: &Stack) {
 }
 
 harness::stack_tests! {
-    http_layer: http_layer();
+    http_layer_sqlite: http_layer(DbKind::Sqlite);
+    http_layer_postgres: http_layer(DbKind::Postgres);
     slow_bodies: slow_bodies();
     idle_keep_alive: idle_keep_alive();
 }

@@ -101,6 +101,18 @@ where
         .post_create(prepare)
         .build()
         .context("cannot build the connection pool")?;
+    // Every connection is opened now and kept, as every stack's pool is (deadpool opens them
+    // lazily and keeps those it has): a server then never has to open one while the database
+    // is short of connections.
+    let mut opened = Vec::with_capacity(size as usize);
+    for _ in 0..size {
+        opened.push(
+            pool.get()
+                .await
+                .context("cannot fill the connection pool")?,
+        );
+    }
+    drop(opened);
     Ok(Deadpool(pool))
 }
 

@@ -300,8 +300,9 @@ fn sqlite_unwritable(stack: &Stack) {
 /// normally, on the connections its pool opened at start and kept.
 fn postgres_exhausted(stack: &Stack) {
     let binary = stack.name;
+    let max_connections = 20;
     let options = Options {
-        max_connections: 20,
+        max_connections,
         ..Options::TESTS
     };
     let cluster = Cluster::start(options).unwrap_or_else(|err| panic!("{err:#}"));
@@ -316,7 +317,7 @@ fn postgres_exhausted(stack: &Stack) {
         "{binary}: before the other client came"
     );
     // The other client: sessions that sleep, until the cluster refuses more.
-    let hogs: Vec<std::process::Child> = (0..options.max_connections)
+    let hogs: Vec<std::process::Child> = (0..max_connections)
         .filter_map(|_| {
             std::process::Command::new("psql")
                 .args([&cluster.url(), "-qAtc", "SELECT pg_sleep(30)"])

@@ -1,6 +1,7 @@
 //! Fresh databases for one server run: a SQLite file in a temporary folder, or a new database
 //! in a PostgreSQL cluster where the admin URL may `CREATE DATABASE`. Each is removed when
-//! dropped, so every measured or tested combination starts from nothing.
+//! dropped, so every measured or tested combination starts from nothing, or from a copy of a
+//! seeded template ([`FreshDb::clone_of`]: a file copy, or `CREATE DATABASE ... TEMPLATE`).
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -35,40 +36,73 @@ pub enum FreshDb {
     },
 }
 
+/// The SQLite database's file name in its folder, and the files SQLite keeps beside it.
+const SQLITE_FILE: &str = "todo.db";
+const SQLITE_COMPANIONS: [&str; 2] = ["todo.db-wal", "todo.db-journal"];
+
 impl FreshDb {
     /// Creates a fresh database of `kind`; PostgreSQL needs `pg_admin_url`.
     pub fn create(kind: DbKind, pg_admin_url: Option<&str>) -> anyhow::Result<Self> {
         match kind {
-            DbKind::Sqlite => {
-                let dir = tempfile::Builder::new()
-                    .prefix("harness-")
-                    .tempdir()
-                    .context("creating a temporary folder")?;
-                let url = format!("sqlite://{}", dir.path().join("todo.db").display());
-                Ok(Self::Sqlite { dir, url })
-            }
+            DbKind::Sqlite => Self::sqlite_folder(),
             DbKind::Postgres => {
-                let admin_url = pg_admin_url
-                    .context(
-                        "PostgreSQL needs an admin URL of a cluster where databases may be created",
-                    )?
-                    .to_owned();
-                static COUNTER: AtomicU32 = AtomicU32::new(0);
-                let name = format!(
-                    "harness_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::Relaxed)
-                );
-                psql(&admin_url, &format!("CREATE DATABASE {name}"))?;
-                let url = with_database(&admin_url, &name)?;
-                Ok(Self::Postgres {
-                    admin_url,
-                    name,
-                    url,
-                    dropped: false,
-                })
+                let admin_url = pg_admin_url.context(
+                    "PostgreSQL needs an admin URL of a cluster where databases may be created",
+                )?;
+                Self::postgres(admin_url, "")
             }
         }
+    }
+
+    /// A new database holding what `template` holds now. Nothing may be connected to the
+    /// template meanwhile (a stopped server's database, for example).
+    pub fn clone_of(template: &Self) -> anyhow::Result<Self> {
+        match template {
+            Self::Sqlite { dir: from, .. } => {
+                let copy = Self::sqlite_folder()?;
+                let Self::Sqlite { dir: to, .. } = &copy else {
+                    unreachable!("sqlite_folder makes a SQLite database")
+                };
+                for file in std::iter::once(SQLITE_FILE).chain(SQLITE_COMPANIONS) {
+                    let source = from.path().join(file);
+                    if source.exists() {
+                        std::fs::copy(&source, to.path().join(file))
+                            .with_context(|| format!("copying {}", source.display()))?;
+                    }
+                }
+                Ok(copy)
+            }
+            Self::Postgres {
+                admin_url, name, ..
+            } => Self::postgres(admin_url, &format!(" TEMPLATE {name}")),
+        }
+    }
+
+    fn sqlite_folder() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("harness-")
+            .tempdir()
+            .context("creating a temporary folder")?;
+        let url = format!("sqlite://{}", dir.path().join(SQLITE_FILE).display());
+        Ok(Self::Sqlite { dir, url })
+    }
+
+    /// `CREATE DATABASE harness_<pid>_<n>{options}` in the cluster of `admin_url`.
+    fn postgres(admin_url: &str, options: &str) -> anyhow::Result<Self> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "harness_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        psql(admin_url, &format!("CREATE DATABASE {name}{options}"))?;
+        let url = with_database(admin_url, &name)?;
+        Ok(Self::Postgres {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+            dropped: false,
+        })
     }
 
     /// The `DATABASE_URL` a server should get.
@@ -173,5 +207,20 @@ mod tests {
         drop(db);
         assert!(!folder.exists());
         assert!(FreshDb::create(DbKind::Postgres, None).is_err());
+    }
+
+    #[test]
+    fn sqlite_clones_copy_the_file_and_its_log() {
+        let template = FreshDb::create(DbKind::Sqlite, None).unwrap();
+        let path = |db: &FreshDb, file: &str| {
+            std::path::Path::new(db.url().trim_start_matches("sqlite://")).with_file_name(file)
+        };
+        std::fs::write(path(&template, SQLITE_FILE), b"pages").unwrap();
+        std::fs::write(path(&template, "todo.db-wal"), b"log").unwrap();
+        let clone = FreshDb::clone_of(&template).unwrap();
+        assert_ne!(clone.url(), template.url());
+        assert_eq!(std::fs::read(path(&clone, SQLITE_FILE)).unwrap(), b"pages");
+        assert_eq!(std::fs::read(path(&clone, "todo.db-wal")).unwrap(), b"log");
+        assert!(!path(&clone, "todo.db-journal").exists());
     }
 }

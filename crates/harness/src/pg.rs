@@ -31,12 +31,15 @@ impl StopMode {
 }
 
 /// How a cluster is configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// `fsync` on (as a production database runs, for measurements) or off (tests: nothing
     /// in a test cluster is worth keeping).
     pub fsync: bool,
     pub max_connections: u32,
+    /// Cores for `taskset -c` (e.g. "0"): every PostgreSQL process runs only there; `None`
+    /// lets them run anywhere.
+    pub cores: Option<String>,
 }
 
 impl Options {
@@ -44,11 +47,13 @@ impl Options {
     pub const TESTS: Self = Self {
         fsync: false,
         max_connections: 400,
+        cores: None,
     };
     /// For measurements: PostgreSQL's durable defaults.
     pub const BENCHMARK: Self = Self {
         fsync: true,
         max_connections: 400,
+        cores: None,
     };
 }
 
@@ -136,6 +141,14 @@ impl Cluster {
         );
         let log = self.dir.path().join("server.log");
         let mut cmd = as_postgres(&self.bindir.join("pg_ctl"));
+        if let Some(cores) = &self.options.cores {
+            // The postmaster inherits the affinity, and every process it forks after it.
+            let pinned = std::mem::replace(&mut cmd, Command::new("taskset"));
+            cmd.arg("-c")
+                .arg(cores)
+                .arg(pinned.get_program())
+                .args(pinned.get_args());
+        }
         cmd.arg("-D").arg(self.data()).arg("-l").arg(&log);
         cmd.args(["-w", "-t", "60", "-o", &options, "start"]);
         let out = cmd.output().context("cannot run pg_ctl")?;

@@ -34,6 +34,9 @@ pub struct ServerSpec {
     pub cores: Option<String>,
     /// More flags, after the ones above.
     pub args: Vec<String>,
+    /// A command the binary runs under (e.g. `valgrind --tool=callgrind`), after `taskset`;
+    /// it must exec the binary in its own process, so the pid is the server's.
+    pub wrapper: Vec<String>,
     /// How long the server may take to print its start-up line.
     pub startup_timeout: Duration,
 }
@@ -47,6 +50,7 @@ impl ServerSpec {
             pool_size: None,
             cores: None,
             args: Vec::new(),
+            wrapper: Vec::new(),
             startup_timeout: Duration::from_secs(60),
         }
     }
@@ -68,7 +72,12 @@ impl ServerSpec {
     /// Starts the server on a fresh database of `kind` (PostgreSQL: created in the cluster
     /// of `pg_admin_url`); the database is removed after the server stops.
     pub fn start(&self, kind: DbKind, pg_admin_url: Option<&str>) -> anyhow::Result<Server> {
-        let db = FreshDb::create(kind, pg_admin_url)?;
+        self.start_with(FreshDb::create(kind, pg_admin_url)?)
+    }
+
+    /// Starts the server on `db` (a fresh one, or a clone of a seeded template), which is
+    /// removed after the server stops.
+    pub fn start_with(&self, db: FreshDb) -> anyhow::Result<Server> {
         let url = db.url().to_owned();
         self.spawn(&url, Some(db))
     }
@@ -80,14 +89,14 @@ impl ServerSpec {
 
     fn spawn(&self, url: &str, db: Option<FreshDb>) -> anyhow::Result<Server> {
         let name = self.name();
-        let mut cmd = match &self.cores {
-            Some(cores) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cores).arg(&self.binary);
-                c
-            }
-            None => Command::new(&self.binary),
-        };
+        let mut program: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(cores) = &self.cores {
+            program.extend(["taskset".into(), "-c".into(), cores.into()]);
+        }
+        program.extend(self.wrapper.iter().map(Into::into));
+        program.push(self.binary.clone().into_os_string());
+        let mut cmd = Command::new(&program[0]);
+        cmd.args(&program[1..]);
         cmd.args(["--bind", "127.0.0.1:0", "--database-url", url])
             .arg("--workers")
             .arg(self.workers.to_string());
@@ -312,6 +321,24 @@ impl Server {
     /// SIGTERM, then up to `grace` for the process to exit (SIGKILL after that); then the
     /// fresh database is removed.
     pub fn stop(mut self, grace: Duration) -> anyhow::Result<Stopped> {
+        let stopped = self.terminate(grace)?;
+        if let Some(mut db) = self.db.take() {
+            db.drop_now()?;
+        }
+        Ok(stopped)
+    }
+
+    /// Stops the server like [`Server::stop`] but hands its database back (to serve as a
+    /// template, say) instead of removing it; `None` for a database the caller owned.
+    pub fn stop_keeping_db(
+        mut self,
+        grace: Duration,
+    ) -> anyhow::Result<(Stopped, Option<FreshDb>)> {
+        let stopped = self.terminate(grace)?;
+        Ok((stopped, self.db.take()))
+    }
+
+    fn terminate(&mut self, grace: Duration) -> anyhow::Result<Stopped> {
         let signalled = Instant::now();
         let status = match self.child.try_wait()? {
             Some(status) => Some(status),
@@ -324,9 +351,6 @@ impl Server {
         if status.is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
-        }
-        if let Some(mut db) = self.db.take() {
-            db.drop_now()?;
         }
         Ok(Stopped { status, after })
     }

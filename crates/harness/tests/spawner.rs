@@ -61,6 +61,28 @@ fn starts_checks_health_and_stops_cleanly() {
     assert!(!db_folder.exists(), "the fresh database is removed");
 }
 
+/// A wrapper runs in front of the binary, in the same process (the pid is the server's).
+#[test]
+fn a_wrapper_runs_the_binary_in_its_own_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = health_server();
+    let body = format!(
+        "trap 'exit 0' TERM\necho \"$WRAPPED $$\" > {dir}/wrapped.args\n\
+         echo 'listening on http://{addr} (stack=s, db=sqlite, workers=1, pool=2)'\n\
+         while true; do sleep 0.05; done",
+        dir = dir.path().display()
+    );
+    let spec = ServerSpec {
+        wrapper: vec!["env".to_owned(), "WRAPPED=yes".to_owned()],
+        ..ServerSpec::new(script(dir.path(), "wrapped", &body))
+    };
+    let server = spec.start_on("sqlite://x.db").unwrap();
+    let seen = std::fs::read_to_string(dir.path().join("wrapped.args")).unwrap();
+    assert_eq!(seen.trim(), format!("yes {}", server.pid()));
+    let stopped = server.stop(Duration::from_secs(5)).unwrap();
+    assert!(stopped.clean(), "{}", stopped.describe());
+}
+
 #[test]
 fn an_unclean_exit_is_reported() {
     let dir = tempfile::tempdir().unwrap();

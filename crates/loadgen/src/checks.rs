@@ -19,6 +19,10 @@ pub struct Verdict {
     /// What was run, e.g. `tests` or `schemathesis`.
     pub check: String,
     pub passed: bool,
+    /// A check whose failure shows a limitation the README documents (the strict run without
+    /// the frameworks' exemptions), not a defect.
+    #[serde(default)]
+    pub informational: bool,
     /// The command that produced the verdict.
     pub command: String,
     pub commit: String,
@@ -65,22 +69,29 @@ impl Checks {
         self.0.is_empty()
     }
 
-    /// The cell for `stack`: `passed`, `FAILED: <checks>` or `not run`.
+    /// The cell for `stack`: `passed`, `FAILED: <checks>` or `not run`, with the
+    /// informational checks that failed named as documented limitations.
     pub fn summary(&self, stack: &str) -> String {
-        match self.0.get(stack) {
-            None => "not run".to_owned(),
-            Some(verdicts) => {
-                let failed: Vec<&str> = verdicts
-                    .iter()
-                    .filter(|v| !v.passed)
-                    .map(|v| v.check.as_str())
-                    .collect();
-                if failed.is_empty() {
-                    "passed".to_owned()
-                } else {
-                    format!("FAILED: {}", failed.join(", "))
-                }
-            }
+        let Some(verdicts) = self.0.get(stack) else {
+            return "not run".to_owned();
+        };
+        let failed = |informational: bool| -> Vec<&str> {
+            verdicts
+                .iter()
+                .filter(|v| !v.passed && v.informational == informational)
+                .map(|v| v.check.as_str())
+                .collect()
+        };
+        let (defects, limits) = (failed(false), failed(true));
+        let verdict = if defects.is_empty() {
+            "passed".to_owned()
+        } else {
+            format!("FAILED: {}", defects.join(", "))
+        };
+        if limits.is_empty() {
+            verdict
+        } else {
+            format!("{verdict}; documented limitations ({})", limits.join(", "))
         }
     }
 
@@ -99,6 +110,7 @@ mod tests {
             stack: stack.into(),
             check: check.into(),
             passed,
+            informational: check == "strict",
             command: "cmd".into(),
             commit: "abc".into(),
             date: "2026-11-23T00:00:00Z".into(),
@@ -113,12 +125,17 @@ mod tests {
         let text = [
             line("a", "tests", true),
             line("a", "schemathesis", true),
+            line("a", "strict", false),
             line("b", "tests", false),
             line("b", "schemathesis", true),
+            line("b", "strict", true),
         ];
         std::fs::write(&path, text.join("\n")).unwrap();
         let checks = Checks::read(&path).unwrap();
-        assert_eq!(checks.summary("a"), "passed");
+        assert_eq!(
+            checks.summary("a"),
+            "passed; documented limitations (strict)"
+        );
         assert_eq!(checks.summary("b"), "FAILED: tests");
         assert_eq!(checks.summary("c"), "not run");
     }

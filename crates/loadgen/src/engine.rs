@@ -24,6 +24,9 @@ pub const HIST_LOW_US: u64 = 1;
 pub const HIST_HIGH_US: u64 = 60_000_000;
 pub const HIST_SIGFIG: u8 = 3;
 
+/// The width of one bucket of a run's throughput series.
+pub const SERIES_INTERVAL: Duration = Duration::from_millis(100);
+
 /// A new, empty latency histogram with the engine's bounds.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
@@ -181,7 +184,7 @@ impl ErrorCounts {
             + self.body_mismatch
     }
 
-    fn add(&mut self, o: &Self) {
+    pub const fn add(&mut self, o: &Self) {
         self.connect += o.connect;
         self.io += o.io;
         self.timeout += o.timeout;
@@ -257,6 +260,8 @@ pub struct LoadResult {
     pub latency: LatencySummary,
     /// Every answered (or timed-out) request's latency, in µs.
     pub histogram: Histogram<u64>,
+    /// ok answers per [`SERIES_INTERVAL`] of the measured phase, from its start.
+    pub series: Vec<u64>,
     pub measure_start: Instant,
     pub measure_end: Instant,
     /// `soak`: what every client wrote, for the integrity check.
@@ -397,6 +402,8 @@ struct Shared {
 
 struct Stats {
     hist: Histogram<u64>,
+    /// ok answers per [`SERIES_INTERVAL`] since the measured phase began.
+    series: Vec<u64>,
     requests: u64,
     ok: u64,
     errors: ErrorCounts,
@@ -408,6 +415,7 @@ impl Stats {
     fn new() -> Self {
         Self {
             hist: new_histogram(),
+            series: Vec::new(),
             requests: 0,
             ok: 0,
             errors: ErrorCounts::default(),
@@ -419,6 +427,31 @@ impl Stats {
     fn record_latency(&mut self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
         self.hist.saturating_record(us);
+    }
+
+    /// Counts an ok answer `since` the measured phase began in its series bucket.
+    fn count_ok(&mut self, since: Duration) {
+        self.ok += 1;
+        let bucket = (since.as_nanos() / SERIES_INTERVAL.as_nanos()) as usize;
+        if self.series.len() <= bucket {
+            self.series.resize(bucket + 1, 0);
+        }
+        self.series[bucket] += 1;
+    }
+
+    fn add(&mut self, o: &Self) {
+        self.hist.add(&o.hist).expect("histograms share bounds");
+        if self.series.len() < o.series.len() {
+            self.series.resize(o.series.len(), 0);
+        }
+        for (total, n) in self.series.iter_mut().zip(&o.series) {
+            *total += n;
+        }
+        self.requests += o.requests;
+        self.ok += o.ok;
+        self.errors.add(&o.errors);
+        self.late += o.late;
+        self.last_done = self.last_done.max(o.last_done);
     }
 }
 
@@ -471,12 +504,7 @@ pub async fn run(
     for h in handles {
         let (s, generator) = h.await.context("a virtual client panicked")?;
         ledgers.extend(generator.into_ledger());
-        total.hist.add(&s.hist).expect("histograms share bounds");
-        total.requests += s.requests;
-        total.ok += s.ok;
-        total.errors.add(&s.errors);
-        total.late += s.late;
-        total.last_done = total.last_done.max(s.last_done);
+        total.add(&s);
     }
     let now = Instant::now();
     let end = match measure_end {
@@ -503,6 +531,7 @@ pub async fn run(
         target_rate: cfg.model.rate(),
         latency: LatencySummary::from_histogram(&total.hist),
         histogram: total.hist,
+        series: total.series,
         measure_start,
         measure_end: end,
         ledgers,
@@ -677,7 +706,9 @@ async fn client(shared: Arc<Shared>, mut generator: RequestGen) -> (Stats, Reque
             stats.record_latency(done - origin);
         }
         match result {
-            Outcome::Judged(Verdict::Ok) => stats.ok += 1,
+            Outcome::Judged(Verdict::Ok) => {
+                stats.count_ok(done.saturating_duration_since(shared.measure_start));
+            }
             Outcome::Timeout => stats.errors.timeout += 1,
             Outcome::Io => stats.errors.io += 1,
             Outcome::Judged(Verdict::Status4xx) => stats.errors.status_4xx += 1,

@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use harness::DbKind;
 use harness::server::ServerSpec;
 use indicatif::{ProgressBar, ProgressStyle};
+use loadgen::cell::{
+    self, CellPlan, CellSummary, Contender, Context as CellContext, Design, Template,
+};
 use loadgen::engine::{LoadConfig, LoadModel};
 use loadgen::measure::{self, MeasureOptions, TargetSpec};
 use loadgen::monitor::Pinning;
@@ -31,10 +34,14 @@ struct Cli {
 enum Command {
     /// One measurement: a server loadgen starts (--server), or any running one (--url)
     Run(RunArgs),
-    /// The full comparison: servers x databases x workloads x connections x repetitions, interleaved
+    /// The full comparison: cells of databases x workloads x connections, each measuring every
+    /// server by randomized interleaved trials until its ratios' intervals are narrow enough
     Matrix(MatrixArgs),
     /// Render summary.md and SVG plots from a records.jsonl file alone
     Report(ReportArgs),
+    /// The noise-free cost column: instructions per request of every server and workload on
+    /// SQLite, counted under valgrind's callgrind, appended to OUT/cost.jsonl
+    Cost(CostArgs),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -54,13 +61,15 @@ struct CommonArgs {
     /// Runtime worker threads of the load generator [default: its cores]
     #[arg(long)]
     threads: Option<usize>,
-    /// Warm-up phase, discarded (e.g. 3s, 500ms) [default: 3s; --quick: 1s]
+    /// Warm-up phase, discarded (e.g. 3s, 500ms) [default: run 3s; matrix: 100ms per trial,
+    /// --quick 50ms]
     #[arg(long, value_parser = parse_duration)]
     warmup: Option<Duration>,
-    /// Measured phase [default: 10s; --quick: 2s]
+    /// Measured phase [default: run 10s; matrix: 400ms per trial, --quick 200ms]
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
-    /// Measure exactly this many requests instead of --duration
+    /// Measure exactly this many requests instead of --duration (run only: matrix trials are
+    /// timed, delete trials counted by --delete-requests)
     #[arg(long)]
     requests: Option<u64>,
     /// Per-request timeout
@@ -75,9 +84,10 @@ struct CommonArgs {
     /// Tasks pre-seeded for read/update/list/mixed [default: 10000; --quick: 1000]
     #[arg(long)]
     seed: Option<usize>,
-    /// Extra tasks pre-seeded as the delete pool for delete/mixed (each id deleted at most once)
-    #[arg(long, default_value_t = 50_000)]
-    delete_seed: usize,
+    /// Extra tasks pre-seeded as the delete pool for delete/mixed (each id deleted at most
+    /// once) [default: run 50000; matrix 100000, --quick 10000]
+    #[arg(long)]
+    delete_seed: Option<usize>,
     /// Connections used for seeding
     #[arg(long, default_value_t = 8)]
     seed_connections: usize,
@@ -136,9 +146,10 @@ struct RunArgs {
     /// With --url: the stack name to record
     #[arg(long, default_value = "external")]
     stack: String,
-    /// Repetition index to record
-    #[arg(long, default_value_t = 0)]
-    repetition: u32,
+    /// The run id to record: give several load generators on one run the same id, and
+    /// `loadgen report` merges their records [default: a new one]
+    #[arg(long)]
+    run_id: Option<String>,
     /// Append the record as a JSON line to this file
     #[arg(long)]
     out: Option<PathBuf>,
@@ -156,6 +167,9 @@ struct MatrixArgs {
     /// NAME=PATH [default: every stack of the registry]
     #[arg(long, value_delimiter = ',', value_parser = parse_server)]
     servers: Vec<(String, PathBuf)>,
+    /// The server every other one is compared with [default: the first]
+    #[arg(long)]
+    baseline: Option<String>,
     /// Databases
     #[arg(long, value_delimiter = ',', default_value = "sqlite")]
     dbs: Vec<DbKind>,
@@ -166,20 +180,82 @@ struct MatrixArgs {
         default_value = "hello,create,read,update,delete"
     )]
     workloads: Vec<WorkloadKind>,
-    /// Connection counts of the sweep [default: 1,10,64,256; --quick: 1,10,64]
+    /// Connection counts [default: 1,10,64,256; --quick: 1,10]
     #[arg(long, value_delimiter = ',')]
     connections: Option<Vec<usize>>,
-    /// Repetitions, interleaved across stacks [default: 3; --quick: 1]
+    /// A group of cells, WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64,256:sqlite,postgres);
+    /// repeat for more groups. Replaces --workloads, --connections and --dbs; one seeded
+    /// template per database serves every group
+    #[arg(long, value_parser = parse_phase)]
+    phase: Vec<Phase>,
+    /// The most requests a delete trial measures (a fixed count, so the pool of seeded tasks
+    /// lasts: a trial's worth at the warm-up round's rate, up to this)
+    #[arg(long, default_value_t = 5000)]
+    delete_requests: u64,
+    /// Rounds every cell runs before its intervals may stop it [default: 5; --quick: 2]
     #[arg(long)]
-    repetitions: Option<u32>,
-    /// Short preset: 1 s warm-up, 2 s measure, 1 repetition, connections 1,10,64, 1000 seeded tasks
+    min_rounds: Option<u32>,
+    /// Rounds no cell goes beyond [default: 30; --quick: 3]
+    #[arg(long)]
+    max_rounds: Option<u32>,
+    /// A cell starts no new round after this much time (e.g. 45s) [default: 45s; --quick: 5s]
+    #[arg(long, value_parser = parse_duration)]
+    cell_budget: Option<Duration>,
+    /// Run each cell until every ratio's 95 % interval is within +-this percent
+    #[arg(long, default_value_t = 3.0)]
+    target_percent: f64,
+    /// A trial is redone (at most twice) when CPU steal exceeds this percent of the machine's
+    /// CPU time during it
+    #[arg(long, default_value_t = 5.0)]
+    steal_limit_percent: f64,
+    /// ... or when other processes (not the server, the database or loadgen) used more than
+    /// this percent of it
+    #[arg(long, default_value_t = 10.0)]
+    other_limit_percent: f64,
+    /// Short preset: 50 ms + 200 ms trials, 2-3 rounds, connections 1,10, 1000 seeded tasks
     #[arg(long)]
     quick: bool,
-    /// Results directory (records.jsonl and command.txt are appended there as runs finish)
+    /// Results directory (records.jsonl, cells.jsonl and command.txt are appended there as
+    /// trials finish)
     #[arg(long, default_value = "results/latest")]
     out: PathBuf,
     #[command(flatten)]
     common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+struct CostArgs {
+    /// Servers, comma separated: stacks of the registry (their bench-release builds) or
+    /// NAME=PATH [default: every stack of the registry]
+    #[arg(long, value_delimiter = ',', value_parser = parse_server)]
+    servers: Vec<(String, PathBuf)>,
+    /// Workloads, in the order they run on one server [default: hello,read,list,update,create,mixed,delete]
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<WorkloadKind>,
+    /// Requests counted per workload, sent one at a time
+    #[arg(long, default_value_t = 1000)]
+    requests: usize,
+    /// Requests sent before the counters are zeroed
+    #[arg(long, default_value_t = 200)]
+    warmup: usize,
+    /// Tasks created through the API before the first workload
+    #[arg(long, default_value_t = 1000)]
+    seed: usize,
+    /// Times every count is taken (a fresh server each), to show it repeats
+    #[arg(long, default_value_t = 2)]
+    runs: usize,
+    /// Servers counted at once (valgrind runs each on one core at a time) [default: the cores]
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Results directory: cost.jsonl is appended there, callgrind's dumps go to OUT/callgrind/
+    #[arg(long, default_value = "results/latest")]
+    out: PathBuf,
+    /// The valgrind program
+    #[arg(long, default_value = "valgrind")]
+    valgrind: String,
+    /// The callgrind_control program
+    #[arg(long, default_value = "callgrind_control")]
+    callgrind_control: String,
 }
 
 #[derive(Args, Debug)]
@@ -207,6 +283,36 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
     };
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// A group of cells: every workload x connection count x database.
+#[derive(Debug, Clone)]
+struct Phase {
+    workloads: Vec<WorkloadKind>,
+    connections: Vec<usize>,
+    dbs: Vec<DbKind>,
+}
+
+fn parse_phase(s: &str) -> Result<Phase, String> {
+    fn list<T: std::str::FromStr>(part: &str, what: &str) -> Result<Vec<T>, String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        part.split(',')
+            .map(|v| v.trim().parse().map_err(|e| format!("{what} {v:?}: {e}")))
+            .collect()
+    }
+    let parts: Vec<&str> = s.split(':').collect();
+    let [workloads, connections, dbs] = parts[..] else {
+        return Err(format!(
+            "{s:?} is not WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64,256:sqlite,postgres)"
+        ));
+    };
+    Ok(Phase {
+        workloads: list(workloads, "workload")?,
+        connections: list(connections, "connection count")?,
+        dbs: list(dbs, "database")?,
+    })
 }
 
 fn parse_server(s: &str) -> Result<(String, PathBuf), String> {
@@ -260,7 +366,126 @@ fn real_main() -> anyhow::Result<()> {
             let threads = threads_for(&args.common, pinning.as_ref());
             runtime(threads)?.block_on(matrix_cmd(args, pinning, threads))
         }
+        Command::Cost(args) => cost_cmd(&args),
     }
+}
+
+/// The servers given, or every stack of the registry; each must be a built file.
+fn servers_or_registry(given: &[(String, PathBuf)]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let servers = if given.is_empty() {
+        harness::STACKS
+            .iter()
+            .map(|s| parse_server(s.name).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else {
+        given.to_vec()
+    };
+    for (name, path) in &servers {
+        if !path.is_file() {
+            bail!(
+                "server {name}: {} is not a file (build it first, e.g. cargo build --profile bench-release)",
+                path.display()
+            );
+        }
+    }
+    Ok(servers)
+}
+
+fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
+    use loadgen::cost::{self, CostOptions};
+    let started = std::time::Instant::now();
+    let servers = servers_or_registry(&args.servers)?;
+    anyhow::ensure!(
+        args.requests > 0 && args.runs > 0,
+        "--requests and --runs must be at least 1"
+    );
+    let valgrind = cost::valgrind_version(&args.valgrind)?;
+    let dir = args.out.join("callgrind");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let opts = CostOptions {
+        workloads: if args.workloads.is_empty() {
+            cost::WORKLOADS.to_vec()
+        } else {
+            args.workloads.clone()
+        },
+        warmup: args.warmup,
+        requests: args.requests,
+        seed: args.seed,
+        runs: args.runs,
+        dir,
+        valgrind: args.valgrind.clone(),
+        callgrind_control: args.callgrind_control.clone(),
+        cores: None,
+        git_commit: Provenance::collect().git_commit,
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| loadgen::monitor::allowed_cores().len())
+        .clamp(1, servers.len().max(1));
+    let path = args.out.join("cost.jsonl");
+    eprintln!(
+        "counting {} server(s) x {} workload(s) x {} run(s) under {valgrind}, {jobs} at a time: \
+         {} warm-up + {} counted requests each; appending to {}",
+        servers.len(),
+        opts.workloads.len(),
+        opts.runs,
+        opts.warmup,
+        opts.requests,
+        path.display()
+    );
+    let queue = std::sync::Mutex::new(servers.iter());
+    let written = std::sync::Mutex::new(());
+    let failures: Vec<anyhow::Error> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut failures = Vec::new();
+                    loop {
+                        let next = queue
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .next();
+                        let Some((name, binary)) = next else { break };
+                        let counted = cost::count_stack(&opts, name, binary, |rec| {
+                            let _guard = written
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            eprintln!(
+                                "  {:<14} {:<8} run {}: {:>10.0} instructions per request{}",
+                                rec.stack,
+                                rec.workload,
+                                rec.run,
+                                rec.per_request,
+                                if rec.errors > 0 {
+                                    format!(" ({} errors: void)", rec.errors)
+                                } else {
+                                    String::new()
+                                }
+                            );
+                            let line =
+                                serde_json::to_string(rec).expect("a cost record serialises");
+                            if let Err(err) = append_line(&path, &line) {
+                                eprintln!("loadgen: error: {err:#}");
+                            }
+                        });
+                        if let Err(err) = counted {
+                            failures.push(err.context(format!("server {name}")));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    eprintln!("cost: {:.0} s", started.elapsed().as_secs_f64());
+    if let Some(first) = failures.into_iter().next() {
+        return Err(first);
+    }
+    Ok(())
 }
 
 fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
@@ -295,12 +520,41 @@ fn threads_for(common: &CommonArgs, pinning: Option<&Pinning>) -> usize {
         .max(1)
 }
 
+/// What `run` and `matrix` default to where the flags are silent.
+struct Defaults {
+    warmup: Duration,
+    duration: Duration,
+    seed: usize,
+    delete_seed: usize,
+}
+
+const RUN_DEFAULTS: Defaults = Defaults {
+    warmup: Duration::from_secs(3),
+    duration: Duration::from_secs(10),
+    seed: 10_000,
+    delete_seed: 50_000,
+};
+
+const MATRIX_DEFAULTS: Defaults = Defaults {
+    warmup: Duration::from_millis(100),
+    duration: Duration::from_millis(400),
+    seed: 10_000,
+    delete_seed: 100_000,
+};
+
+const QUICK_DEFAULTS: Defaults = Defaults {
+    warmup: Duration::from_millis(50),
+    duration: Duration::from_millis(200),
+    seed: 1000,
+    delete_seed: 10_000,
+};
+
 fn load_config(
     common: &CommonArgs,
     workload: WorkloadKind,
     path: &str,
     connections: usize,
-    quick: bool,
+    defaults: &Defaults,
 ) -> LoadConfig {
     LoadConfig {
         workload: Workload {
@@ -312,12 +566,8 @@ fn load_config(
             .rate
             .map_or(LoadModel::Closed, |rate| LoadModel::Open { rate }),
         connections,
-        warmup: common
-            .warmup
-            .unwrap_or(Duration::from_secs(if quick { 1 } else { 3 })),
-        duration: common
-            .duration
-            .unwrap_or(Duration::from_secs(if quick { 2 } else { 10 })),
+        warmup: common.warmup.unwrap_or(defaults.warmup),
+        duration: common.duration.unwrap_or(defaults.duration),
         requests: common.requests,
         timeout: common.timeout,
         check_every: common.check_every.max(1),
@@ -330,15 +580,15 @@ fn measure_options(
     load: LoadConfig,
     threads: usize,
     pinning: Option<Pinning>,
-    quick: bool,
+    defaults: &Defaults,
 ) -> MeasureOptions {
     MeasureOptions {
         load,
         threads,
-        seed: common.seed.unwrap_or(if quick { 1000 } else { 10_000 }),
-        delete_seed: common.delete_seed,
+        seed: common.seed.unwrap_or(defaults.seed),
+        delete_seed: common.delete_seed.unwrap_or(defaults.delete_seed),
         seed_connections: common.seed_connections.max(1),
-        repetition: 0,
+        run_id: None,
         pinning,
         health_timeout: Duration::from_secs(common.startup_timeout),
         shutdown_grace: Duration::from_secs(10),
@@ -365,12 +615,11 @@ fn server_spec(common: &CommonArgs, binary: PathBuf, pinning: Option<&Pinning>) 
 }
 
 fn warn_if_flagged(rec: &record::Record) {
-    if rec.results.loadgen_saturated {
+    let r = &rec.results;
+    if r.loadgen.saturated {
         eprintln!(
             "loadgen: warning: the load generator was CPU-saturated ({:.2} CPU-s on {} core(s) in {:.2} s); this run measures loadgen, not the server",
-            rec.results.loadgen_cpu_seconds,
-            rec.results.loadgen_cores,
-            rec.results.measured_seconds
+            r.loadgen.cpu_seconds, r.loadgen.cores, r.measured_seconds
         );
     }
 }
@@ -383,9 +632,15 @@ async fn run_cmd(args: RunArgs, pinning: Option<Pinning>, threads: usize) -> any
         ),
         None => (args.workload.unwrap_or(WorkloadKind::Hello), "/".to_owned()),
     };
-    let load = load_config(&args.common, workload, &path, args.connections, false);
-    let mut opts = measure_options(&args.common, load, threads, pinning.clone(), false);
-    opts.repetition = args.repetition;
+    let load = load_config(
+        &args.common,
+        workload,
+        &path,
+        args.connections,
+        &RUN_DEFAULTS,
+    );
+    let mut opts = measure_options(&args.common, load, threads, pinning.clone(), &RUN_DEFAULTS);
+    opts.run_id = args.run_id.clone();
     let spec = match (&args.url, &args.server) {
         (Some(url), _) => TargetSpec::Url {
             url: url.clone(),
@@ -438,109 +693,210 @@ async fn matrix_cmd(
     pinning: Option<Pinning>,
     threads: usize,
 ) -> anyhow::Result<()> {
-    let quick = args.quick;
-    let connections = args.connections.clone().unwrap_or_else(|| {
-        if quick {
-            vec![1, 10, 64]
-        } else {
-            vec![1, 10, 64, 256]
-        }
-    });
-    let repetitions = args.repetitions.unwrap_or(if quick { 1 } else { 3 }).max(1);
-    let servers = if args.servers.is_empty() {
-        harness::STACKS
-            .iter()
-            .map(|s| parse_server(s.name).map_err(anyhow::Error::msg))
-            .collect::<anyhow::Result<Vec<_>>>()?
+    let started = std::time::Instant::now();
+    let defaults = if args.quick {
+        &QUICK_DEFAULTS
     } else {
-        args.servers.clone()
+        &MATRIX_DEFAULTS
     };
-    for (name, path) in &servers {
-        if !path.is_file() {
-            bail!(
-                "server {name}: {} is not a file (build it first, e.g. cargo build --profile bench-release)",
-                path.display()
-            );
-        }
-    }
+    let phases = if args.phase.is_empty() {
+        vec![Phase {
+            workloads: args.workloads.clone(),
+            connections: args.connections.clone().unwrap_or_else(|| {
+                if args.quick {
+                    vec![1, 10]
+                } else {
+                    vec![1, 10, 64, 256]
+                }
+            }),
+            dbs: args.dbs.clone(),
+        }]
+    } else {
+        args.phase.clone()
+    };
+    let mut dbs: Vec<DbKind> = phases.iter().flat_map(|p| p.dbs.clone()).collect();
+    dbs.sort();
+    dbs.dedup();
+    let servers = servers_or_registry(&args.servers)?;
+    let baseline = match &args.baseline {
+        None => 0,
+        Some(b) => servers
+            .iter()
+            .position(|(n, _)| n == b)
+            .with_context(|| format!("--baseline {b} is not one of the servers being compared"))?,
+    };
+    let design = Design {
+        trial: args.common.duration.unwrap_or(defaults.duration),
+        trial_warmup: args.common.warmup.unwrap_or(defaults.warmup),
+        delete_requests: args.delete_requests.max(1),
+        min_rounds: args
+            .min_rounds
+            .unwrap_or(if args.quick { 2 } else { 5 })
+            .max(2),
+        max_rounds: 0,
+        budget: args
+            .cell_budget
+            .unwrap_or(Duration::from_secs(if args.quick { 5 } else { 45 })),
+        target: args.target_percent / 100.0,
+        max_redos: 2,
+        steal_limit: args.steal_limit_percent / 100.0,
+        other_limit: args.other_limit_percent / 100.0,
+    };
+    let design = Design {
+        max_rounds: args
+            .max_rounds
+            .unwrap_or(if args.quick { 3 } else { 30 })
+            .max(design.min_rounds),
+        ..design
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let records_path = args.out.join("records.jsonl");
+    let cells_path = args.out.join("cells.jsonl");
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
-    {
-        use std::io::Write as _;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(args.out.join("command.txt"))?;
-        writeln!(f, "{}  {command_line}", record::utc_now_rfc3339())?;
-    }
+    append_line(
+        &args.out.join("command.txt"),
+        &format!("{}  {command_line}", record::utc_now_rfc3339()),
+    )?;
 
-    // rep → workload → connections → db → stack: drift hits every stack alike.
-    let mut plan = Vec::new();
-    for rep in 0..repetitions {
-        for &workload in &args.workloads {
-            for &conns in &connections {
-                for &db in &args.dbs {
-                    for (name, path) in &servers {
-                        plan.push((rep, workload, conns, db, name.clone(), path.clone()));
-                    }
+    let contenders: Vec<Contender> = servers
+        .iter()
+        .map(|(name, path)| Contender {
+            name: name.clone(),
+            server: server_spec(&args.common, path.clone(), pinning.as_ref()),
+        })
+        .collect();
+    // The load of each trial comes from its cell; these are the rest of the settings.
+    let base_load = load_config(&args.common, WorkloadKind::Hello, "/", 1, defaults);
+    let options = measure_options(&args.common, base_load, threads, pinning.clone(), defaults);
+    let mut templates = Vec::new();
+    for &db in &dbs {
+        eprintln!(
+            "seeding a {db} template: {} + {} tasks through {}'s API ...",
+            options.seed, options.delete_seed, contenders[baseline].name
+        );
+        let template = Template::create(
+            db,
+            &contenders[baseline].server,
+            Some(&args.common.pg_admin_url),
+            &options,
+        )
+        .await
+        .with_context(|| format!("seeding the {db} template"))?;
+        eprintln!("  seeded in {:.1} s", template.seconds);
+        templates.push((db, template));
+    }
+    let model = args
+        .common
+        .rate
+        .map_or(LoadModel::Closed, |rate| LoadModel::Open { rate });
+    let mut plans = Vec::new();
+    for phase in &phases {
+        for &workload in &phase.workloads {
+            for &connections in &phase.connections {
+                for &db in &phase.dbs {
+                    plans.push(CellPlan {
+                        db,
+                        workload,
+                        model,
+                        connections,
+                    });
                 }
             }
         }
     }
-    let pb = ProgressBar::new(plan.len() as u64);
+    let run = record::new_run_id();
+    let provenance = Provenance::collect();
+    let ctx = CellContext {
+        design: &design,
+        contenders: &contenders,
+        baseline,
+        options: &options,
+        provenance: &provenance,
+        records: &records_path,
+        run: &run,
+    };
+    let pb = ProgressBar::new(plans.len() as u64);
     pb.set_style(
         ProgressStyle::with_template(
-            "{bar:30.cyan/blue} {pos}/{len} [{elapsed_precise} elapsed, ETA {eta_precise}] {msg}",
+            "{bar:30.cyan/blue} {pos}/{len} cells [{elapsed_precise} elapsed, ETA {eta_precise}] {msg}",
         )
         .context("progress template")?,
     );
-    let provenance = Provenance::collect();
     let mut failures = 0usize;
-    for (rep, workload, conns, db, name, path) in plan {
-        pb.set_message(format!(
-            "rep {} · {name} · {db} · {workload} · c={conns}",
-            rep + 1
-        ));
-        let load = load_config(&args.common, workload, "/", conns, quick);
-        let mut opts = measure_options(&args.common, load, threads, pinning.clone(), quick);
-        opts.repetition = rep;
-        let spec = TargetSpec::Spawn {
-            server: server_spec(&args.common, path, pinning.as_ref()),
-            db,
-            pg_admin_url: Some(args.common.pg_admin_url.clone()),
+    for plan in &plans {
+        let name = plan.name();
+        pb.set_message(name.clone());
+        let template = &templates
+            .iter()
+            .find(|(db, _)| *db == plan.db)
+            .expect("a template per database")
+            .1;
+        let progress = |round: u32, widest: Option<f64>| {
+            let widest = widest.map_or_else(|| "-".to_owned(), |w| format!("±{:.1} %", 100.0 * w));
+            pb.set_message(format!(
+                "{name} · round {round} · widest interval {widest} (target ±{} %)",
+                args.target_percent
+            ));
         };
-        match measure::measure(&opts, &spec, &provenance).await {
-            Ok(measured) => {
-                let rec = measured.record;
-                record::append(&records_path, &rec)?;
-                pb.suspend(|| {
-                    println!("{}", measure::summarize(&rec));
-                    warn_if_flagged(&rec);
-                });
+        match cell::run_cell(plan, template, &ctx, &progress).await {
+            Ok(summary) => {
+                append_line(&cells_path, &serde_json::to_string(&summary)?)?;
+                pb.suspend(|| println!("{}", describe_cell(&summary, &records_path)));
             }
             Err(err) => {
                 failures += 1;
-                pb.suspend(|| {
-                    eprintln!(
-                        "loadgen: error: {name} {db} {workload} c={conns} rep {}: {err:#}",
-                        rep + 1
-                    )
-                });
+                pb.suspend(|| eprintln!("loadgen: error: {name}: {err:#}"));
             }
         }
         pb.inc(1);
     }
     pb.finish_with_message("done");
     println!(
-        "records: {} (render with: loadgen report {} --out {})",
+        "{} cells in {:.0} s; records: {} (render with: loadgen report {} --out {})",
+        plans.len(),
+        started.elapsed().as_secs_f64(),
         records_path.display(),
         records_path.display(),
         args.out.display()
     );
     if failures > 0 {
-        bail!("{failures} combination(s) failed; see the errors above");
+        bail!("{failures} cell(s) failed; see the errors above");
     }
     Ok(())
+}
+
+/// A cell's outcome in a few lines: how it stopped and each stack's ratio to the baseline.
+fn describe_cell(summary: &CellSummary, records_path: &Path) -> String {
+    let mut out = format!(
+        "{}: {} rounds in {:.0} s, {}{}",
+        summary.cell,
+        summary.rounds,
+        summary.seconds,
+        summary.stop.describe(),
+        if summary.redone > 0 {
+            format!(", {} disturbed trial(s) redone", summary.redone)
+        } else {
+            String::new()
+        }
+    );
+    let records = record::read_all(records_path).unwrap_or_default();
+    let analysis = loadgen::report::analyse_cell(&records, &summary.cell, &summary.run);
+    for line in analysis {
+        out += &format!("\n  {line}");
+    }
+    for stack in &summary.unclean_shutdowns {
+        out += &format!("\n  ! {stack} did not exit cleanly on SIGTERM");
+    }
+    out
+}
+
+fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
 }

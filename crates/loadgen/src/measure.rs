@@ -1,6 +1,7 @@
-//! One measured combination end to end: a fresh database and the server started on it
-//! ([`harness::server`]), `/health`, seeding, warm-up, the measured window with CPU/RSS
-//! monitoring, the `soak` integrity check, SIGTERM, and the resulting [`Record`].
+//! One measured run end to end: a fresh database and the server started on it
+//! ([`harness::server`]), `/health`, seeding, warm-up, the measured window with CPU, memory
+//! and machine noise watched ([`window`]), the `soak` integrity check, SIGTERM, and the
+//! resulting [`Record`]. A comparison's cells ([`crate::cell`]) use [`window`] for each trial.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,9 +11,10 @@ use harness::DbKind;
 use harness::server::{Server, ServerSpec};
 
 use crate::engine::{self, LoadConfig, LoadResult, Target};
-use crate::monitor::{self, Pinning, RssSampler};
+use crate::monitor::{self, Pinning, RssSampler, SystemCpu};
 use crate::record::{
-    LoadModelKind, Provenance, Record, Results, SCHEMA_VERSION, build_profile_of, utc_now_rfc3339,
+    LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results, SCHEMA_VERSION, Series,
+    ServerUsage, Trial, build_profile_of, encode_histogram, new_run_id, utc_now_rfc3339,
 };
 use crate::soak::{self, Integrity};
 use crate::workload::{SeededIds, WorkloadKind};
@@ -32,7 +34,8 @@ pub struct MeasureOptions {
     pub delete_seed: usize,
     /// Connections used for seeding.
     pub seed_connections: usize,
-    pub repetition: u32,
+    /// The run id to record (several load generators on one run share it); a new one if `None`.
+    pub run_id: Option<String>,
     /// Cores given to the server and to this process (`None`: unpinned).
     pub pinning: Option<Pinning>,
     pub health_timeout: Duration,
@@ -47,7 +50,7 @@ impl Default for MeasureOptions {
             seed: 10_000,
             delete_seed: 50_000,
             seed_connections: 8,
-            repetition: 0,
+            run_id: None,
             pinning: None,
             health_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
@@ -90,6 +93,7 @@ pub async fn measure(
     spec: &TargetSpec,
     provenance: &Provenance,
 ) -> anyhow::Result<Measurement> {
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
     match spec {
         TargetSpec::Spawn {
             server,
@@ -120,20 +124,20 @@ pub async fn measure(
                     server_stderr.trim_end()
                 )
             })?;
-            let mut prov = provenance.clone();
-            prov.build_profile = build_profile_of(&server.binary);
-            let record = build_record(
-                opts,
-                &stack,
-                Some(db),
-                &result,
-                monitor,
-                Some(stopped.clean()),
-                (workers, pool),
-                prov,
-            );
+            let mut provenance = provenance.clone();
+            provenance.build_profile = build_profile_of(&server.binary);
+            let about = About {
+                stack,
+                db: Some(db),
+                server_workers: workers,
+                server_pool_size: pool,
+                clean_shutdown: Some(stopped.clean()),
+                run_id,
+                trial: None,
+                provenance,
+            };
             Ok(Measurement {
-                record,
+                record: build_record(opts, &result, monitor, about)?,
                 result,
                 server_stderr,
             })
@@ -150,18 +154,18 @@ pub async fn measure(
                 engine::wait_healthy(&target, path, opts.health_timeout).await?;
             }
             let (result, monitor) = run_phases(opts, &target, *server_pid).await?;
-            let record = build_record(
-                opts,
-                stack,
-                *db,
-                &result,
-                monitor,
-                None,
-                (None, None),
-                provenance.clone(),
-            );
+            let about = About {
+                stack: stack.clone(),
+                db: *db,
+                server_workers: None,
+                server_pool_size: None,
+                clean_shutdown: None,
+                run_id,
+                trial: None,
+                provenance: provenance.clone(),
+            };
             Ok(Measurement {
-                record,
+                record: build_record(opts, &result, monitor, about)?,
                 result,
                 server_stderr: String::new(),
             })
@@ -169,26 +173,45 @@ pub async fn measure(
     }
 }
 
-/// CPU and memory observed over the measured window.
+/// What a window observed besides the load: the server's CPU and memory, the load
+/// generator's CPU, and the rest of the machine.
 #[derive(Debug, Clone, Default)]
 pub struct Monitor {
-    pub server_cpu_seconds: Option<f64>,
-    pub server_peak_rss_bytes: Option<u64>,
-    pub server_vmhwm_bytes: Option<u64>,
+    pub server: Option<ServerUsage>,
     pub loadgen_cpu_seconds: f64,
+    pub noise: Noise,
     pub seeded: usize,
     pub seeded_for_delete: usize,
     /// `soak`: the integrity check after the load.
     pub integrity: Option<Integrity>,
 }
 
-/// Seeds, then runs warm-up and measurement while sampling CPU/RSS over exactly the measured
-/// window; then, for `soak`, reads back every acknowledged write.
-pub async fn run_phases(
-    opts: &MeasureOptions,
-    target: &Target,
-    pid: Option<u32>,
-) -> anyhow::Result<(LoadResult, Monitor)> {
+/// The counters read at both ends of a measured window.
+struct Snapshot {
+    server_cpu: Option<f64>,
+    own_cpu: f64,
+    system: SystemCpu,
+    database_cpu: f64,
+    at: Instant,
+}
+
+impl Snapshot {
+    fn take(server_pid: Option<u32>) -> Self {
+        Self {
+            server_cpu: server_pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok()),
+            own_cpu: monitor::cpu_seconds(None).unwrap_or(0.0),
+            system: SystemCpu::read().unwrap_or_default(),
+            database_cpu: monitor::cpu_seconds_named(DATABASE_PROCESS),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// The command name of the database server's processes whose CPU a window records.
+const DATABASE_PROCESS: &str = "postgres";
+
+/// The seeded tasks a workload needs, created through the API.
+pub async fn seed(opts: &MeasureOptions, target: &Target) -> anyhow::Result<SeededIds> {
     let kind = opts.load.workload.kind;
     let seed = if kind.needs_seed() { opts.seed } else { 0 };
     let delete_seed = if kind.needs_delete_pool() {
@@ -205,38 +228,71 @@ pub async fn run_phases(
     .await
     .context("seeding tasks")?;
     let delete_ids = all.split_off(seed.min(all.len()));
-    let ids = Arc::new(SeededIds::new(all, delete_ids));
+    Ok(SeededIds::new(all, delete_ids))
+}
 
+/// Seeds, then measures one window ([`window`]).
+pub async fn run_phases(
+    opts: &MeasureOptions,
+    target: &Target,
+    pid: Option<u32>,
+) -> anyhow::Result<(LoadResult, Monitor)> {
+    let ids = Arc::new(seed(opts, target).await?);
+    window(&opts.load, target, pid, ids).await
+}
+
+/// Warm-up and the measured window of `load` on `target` with the `ids` given, the server's
+/// CPU and memory and the machine's noise sampled over exactly the measured window; then,
+/// for `soak`, every acknowledged write read back.
+pub async fn window(
+    load: &LoadConfig,
+    target: &Target,
+    pid: Option<u32>,
+    ids: Arc<SeededIds>,
+) -> anyhow::Result<(LoadResult, Monitor)> {
     let start = Instant::now() + Duration::from_millis(20);
-    let measure_start = start + opts.load.warmup;
-    let monitor = tokio::spawn(async move {
+    let measure_start = start + load.warmup;
+    let watch = tokio::spawn(async move {
         tokio::time::sleep_until(measure_start.into()).await;
-        let server_cpu = pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok());
-        let own_cpu = monitor::cpu_seconds(None).unwrap_or(0.0);
         let sampler = pid.map(|p| RssSampler::start(p, Duration::from_millis(50)));
-        (server_cpu, own_cpu, sampler)
+        (Snapshot::take(pid), sampler)
     });
-    let mut result = engine::run(&opts.load, target, ids.clone(), start).await?;
-    let (server_cpu0, own_cpu0, sampler) = monitor.await.context("monitor task panicked")?;
-    let own_cpu1 = monitor::cpu_seconds(None).unwrap_or(own_cpu0);
-    let server_cpu1 = pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok());
+    let mut result = engine::run(load, target, ids.clone(), start).await?;
+    let (before, sampler) = watch.await.context("monitor task panicked")?;
+    let after = Snapshot::take(pid);
     let peak = match sampler {
         Some(s) => Some(s.finish().await),
         None => None,
     };
-    let monitor = Monitor {
-        server_cpu_seconds: server_cpu0.zip(server_cpu1).map(|(a, b)| (b - a).max(0.0)),
-        server_peak_rss_bytes: peak.filter(|&p| p > 0),
-        server_vmhwm_bytes: pid.and_then(|p| monitor::status_kb_field(p, "VmHWM")),
-        loadgen_cpu_seconds: (own_cpu1 - own_cpu0).max(0.0),
+    let server_cpu = before
+        .server_cpu
+        .zip(after.server_cpu)
+        .map(|(a, b)| (b - a).max(0.0));
+    let loadgen_cpu = (after.own_cpu - before.own_cpu).max(0.0);
+    let database_cpu = (after.database_cpu - before.database_cpu).max(0.0);
+    let busy = after.system.busy - before.system.busy;
+    let cores = monitor::allowed_cores().len().max(1) as f64;
+    let noise = Noise {
+        core_seconds: after.at.duration_since(before.at).as_secs_f64() * cores,
+        steal_seconds: (after.system.steal - before.system.steal).max(0.0),
+        database_cpu_seconds: database_cpu,
+        other_cpu_seconds: (busy - server_cpu.unwrap_or(0.0) - loadgen_cpu - database_cpu).max(0.0),
+    };
+    let mut monitor = Monitor {
+        server: pid.map(|p| ServerUsage {
+            cpu_seconds: server_cpu,
+            peak_rss_bytes: peak.filter(|&p| p > 0),
+            vmhwm_bytes: monitor::status_kb_field(p, "VmHWM"),
+        }),
+        loadgen_cpu_seconds: loadgen_cpu,
+        noise,
         seeded: ids.ids.len(),
         seeded_for_delete: ids.delete_ids.len(),
         integrity: None,
     };
-    let mut monitor = monitor;
-    if kind == WorkloadKind::Soak {
+    if load.workload.kind == WorkloadKind::Soak {
         let ledgers = std::mem::take(&mut result.ledgers);
-        monitor.integrity = Some(soak::verify(target, ledgers, opts.load.timeout).await);
+        monitor.integrity = Some(soak::verify(target, ledgers, load.timeout).await);
     }
     Ok((result, monitor))
 }
@@ -250,33 +306,41 @@ pub fn loadgen_cores(opts: &MeasureOptions) -> usize {
     available.min(opts.threads.max(1)).max(1)
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a flat constructor of a flat record"
-)]
-fn build_record(
+/// What a record says about the run besides its load and results.
+#[derive(Debug, Clone)]
+pub struct About {
+    pub stack: String,
+    pub db: Option<DbKind>,
+    pub server_workers: Option<usize>,
+    pub server_pool_size: Option<usize>,
+    pub clean_shutdown: Option<bool>,
+    pub run_id: String,
+    pub trial: Option<Trial>,
+    pub provenance: Provenance,
+}
+
+/// The record of one window.
+pub fn build_record(
     opts: &MeasureOptions,
-    stack: &str,
-    db: Option<DbKind>,
     r: &LoadResult,
     m: Monitor,
-    clean_shutdown: Option<bool>,
-    (server_workers, server_pool_size): (Option<usize>, Option<usize>),
-    mut provenance: Provenance,
-) -> Record {
+    about: About,
+) -> anyhow::Result<Record> {
     let cores = loadgen_cores(opts);
     let saturated =
         m.loadgen_cpu_seconds >= SATURATION_THRESHOLD * r.measured_seconds * cores as f64;
+    let mut provenance = about.provenance;
     provenance.pinning = opts
         .pinning
         .as_ref()
         .map_or_else(|| "off".to_owned(), Pinning::describe);
     provenance.date = utc_now_rfc3339();
     let load = &opts.load;
-    Record {
+    Ok(Record {
         schema_version: SCHEMA_VERSION,
-        stack: stack.to_owned(),
-        db,
+        run_id: about.run_id,
+        stack: about.stack,
+        db: about.db,
         workload: load.workload.kind,
         mix: load.workload.kind.mixes().then_some(load.workload.mix),
         path: (load.workload.kind == WorkloadKind::Get).then(|| load.workload.path.clone()),
@@ -289,9 +353,9 @@ fn build_record(
         warmup_seconds: load.warmup.as_secs_f64(),
         seeded: m.seeded,
         seeded_for_delete: m.seeded_for_delete,
-        server_workers,
-        server_pool_size,
-        repetition: opts.repetition,
+        server_workers: about.server_workers,
+        server_pool_size: about.server_pool_size,
+        trial: about.trial,
         results: Results {
             requests: r.requests,
             ok: r.ok,
@@ -303,21 +367,28 @@ fn build_record(
             ids_exhausted: r.ids_exhausted,
             measured_seconds: r.measured_seconds,
             latency_us: r.latency,
-            server_cpu_seconds: m.server_cpu_seconds,
-            server_peak_rss_bytes: m.server_peak_rss_bytes,
-            server_vmhwm_bytes: m.server_vmhwm_bytes,
+            histogram: encode_histogram(&r.histogram)?,
+            series: Series {
+                interval_ms: engine::SERIES_INTERVAL.as_millis() as u64,
+                ok: r.series.clone(),
+            },
+            server: m.server,
             requests_per_server_cpu_second: m
-                .server_cpu_seconds
+                .server
+                .and_then(|s| s.cpu_seconds)
                 .filter(|&c| c > 0.0)
                 .map(|c| r.requests as f64 / c),
-            loadgen_cpu_seconds: m.loadgen_cpu_seconds,
-            loadgen_cores: cores,
-            loadgen_saturated: saturated,
-            clean_shutdown,
+            loadgen: LoadgenUsage {
+                cpu_seconds: m.loadgen_cpu_seconds,
+                cores,
+                saturated,
+            },
+            noise: m.noise,
+            clean_shutdown: about.clean_shutdown,
             integrity: m.integrity,
         },
         provenance,
-    }
+    })
 }
 
 /// A few human-readable lines about one record.
@@ -350,12 +421,14 @@ pub fn summarize(rec: &Record) -> String {
         l.p50, l.p90, l.p99, l.p99_9, l.max, l.mean
     );
     s += &format!("\n  errors: {} ({})", r.errors_total, r.errors);
-    if let Some(cpu) = r.server_cpu_seconds {
+    if let Some(server) = r.server
+        && let Some(cpu) = server.cpu_seconds
+    {
         s += &format!(
             "\n  server: {cpu:.2} CPU-s, {} req/CPU-s, peak RSS {}",
             r.requests_per_server_cpu_second
                 .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}")),
-            r.server_peak_rss_bytes.map_or_else(
+            server.peak_rss_bytes.map_or_else(
                 || "-".to_owned(),
                 |b| format!("{:.1} MiB", b as f64 / 1048576.0)
             ),
@@ -363,9 +436,9 @@ pub fn summarize(rec: &Record) -> String {
     }
     s += &format!(
         "\n  loadgen: {:.2} CPU-s on {} core(s){}",
-        r.loadgen_cpu_seconds,
-        r.loadgen_cores,
-        if r.loadgen_saturated {
+        r.loadgen.cpu_seconds,
+        r.loadgen.cores,
+        if r.loadgen.saturated {
             " — SATURATED"
         } else {
             ""

@@ -1,5 +1,6 @@
-//! What loadgen watches while it measures: a process's CPU seconds and memory from `/proc`,
-//! and the cores the server and the load generator are pinned to.
+//! What loadgen watches while it measures: a process's CPU seconds and memory, the machine's
+//! CPU time (steal included) and the database's processes from `/proc`, and the cores the
+//! server and the load generator are pinned to.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,63 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// The machine's CPU time since boot, all cores together, from `/proc/stat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SystemCpu {
+    /// user, nice, system, irq and softirq (guest time is inside user).
+    pub busy: f64,
+    /// Time the hypervisor ran other guests while this one wanted the core.
+    pub steal: f64,
+}
+
+impl SystemCpu {
+    pub fn read() -> anyhow::Result<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+        Self::parse(&stat, clock_ticks()).context("parsing /proc/stat")
+    }
+
+    /// From the `cpu` line: user nice system idle iowait irq softirq steal ...
+    pub fn parse(stat: &str, ticks_per_second: f64) -> Option<Self> {
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let field = |i: usize| v.get(i).copied().unwrap_or(0) as f64 / ticks_per_second;
+        Some(Self {
+            busy: field(0) + field(1) + field(2) + field(5) + field(6),
+            steal: field(7),
+        })
+    }
+}
+
+/// CPU seconds (utime + stime) of every process whose command name is `name`, e.g. all of
+/// PostgreSQL's (`postgres`); processes that exit meanwhile are skipped.
+pub fn cpu_seconds_named(name: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let ticks: u64 = dir
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| command_name(stat) == Some(name))
+        .filter_map(|stat| parse_stat_cpu_ticks(&stat))
+        .sum();
+    ticks as f64 / clock_ticks()
+}
+
+/// Field 2 of a `/proc/PID/stat` line, without its parentheses.
+fn command_name(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
 }
 
 /// A `kB` field of `/proc/PID/status` (VmRSS, VmHWM) in bytes.
@@ -162,5 +220,16 @@ mod tests {
         assert_eq!(status_field_bytes(status, "VmRSS"), Some(1024 * 1024));
         assert_eq!(status_field_bytes(status, "VmHWM"), Some(2048 * 1024));
         assert!(cpu_seconds(None).unwrap() >= 0.0);
+        assert_eq!(command_name(stat), Some("my (odd) name"));
+    }
+
+    #[test]
+    fn parses_the_machines_cpu_time() {
+        let stat = "cpu  100 5 50 9000 20 3 2 40 0 0\ncpu0 50 2 25 4500 10 1 1 20 0 0\nintr 1\n";
+        let cpu = SystemCpu::parse(stat, 100.0).unwrap();
+        assert!((cpu.busy - 1.6).abs() < 1e-9, "{cpu:?}");
+        assert!((cpu.steal - 0.4).abs() < 1e-9, "{cpu:?}");
+        assert_eq!(SystemCpu::parse("intr 1\n", 100.0), None);
+        assert!(SystemCpu::read().unwrap().busy > 0.0);
     }
 }

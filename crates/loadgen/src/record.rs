@@ -1,5 +1,6 @@
-//! The machine-readable record of one measured combination (JSON lines, `schema_version` 1)
-//! and the provenance every record carries.
+//! The machine-readable record of one measured run (JSON lines, `schema_version` 2), the
+//! provenance every record carries, and the merge of one run's records from several load
+//! generators.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -8,18 +9,25 @@ use std::process::Command;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use harness::DbKind;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 
 use crate::engine::{ErrorCounts, LatencySummary, LoadModel};
 use crate::soak::Integrity;
 use crate::workload::{Mix, WorkloadKind};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// One measured combination.
+/// One measured run: a lone `loadgen run`, or one trial of a comparison's cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub schema_version: u32,
+    /// Records that share a run id measured the same server at the same time from several
+    /// load generators; `loadgen report` merges them into one.
+    pub run_id: String,
     pub stack: String,
     /// `None` for a server loadgen did not start, whose database it does not know.
     pub db: Option<DbKind>,
@@ -45,12 +53,44 @@ pub struct Record {
     /// Server `--workers` and `--pool-size` (when loadgen started the server).
     pub server_workers: Option<usize>,
     pub server_pool_size: Option<usize>,
-    pub repetition: u32,
+    /// Where the run sits in a comparison's randomized interleaved trials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<Trial>,
     pub results: Results,
     pub provenance: Provenance,
 }
 
-/// What one combination measured.
+/// A run's place in a comparison: one cell (database, workload, load, connections) runs its
+/// stacks' servers side by side and switches the load among them in a random order each round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// The comparison (one `loadgen matrix` run) the trial belongs to.
+    pub comparison: String,
+    /// `sqlite read closed c=64`: the same for every trial of the cell.
+    pub cell: String,
+    /// The stack every other stack of the cell is compared with.
+    pub baseline: String,
+    /// 0 is the warm-up round, not counted.
+    pub round: u32,
+    /// Place in the round's order, 0 first.
+    pub position: u32,
+    /// Earlier attempts at this stack's trial of this round (disturbed ones are redone).
+    pub attempt: u32,
+    /// Why the trial does not count (the warm-up round, a disturbed machine), if it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discarded: Option<String>,
+    /// The relative half-width the cell's 95 % intervals were run to reach (0.03 is ±3 %).
+    pub target: f64,
+}
+
+impl Record {
+    /// Whether the record counts in a comparison's statistics.
+    pub fn counts(&self) -> bool {
+        self.trial.as_ref().is_none_or(|t| t.discarded.is_none())
+    }
+}
+
+/// What one run measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
     pub requests: u64,
@@ -67,20 +107,63 @@ pub struct Results {
     pub measured_seconds: f64,
     /// Latency percentiles in microseconds.
     pub latency_us: LatencySummary,
-    pub server_cpu_seconds: Option<f64>,
-    pub server_peak_rss_bytes: Option<u64>,
-    /// VmHWM at the end of the run (peak since the server started, seeding included).
-    pub server_vmhwm_bytes: Option<u64>,
+    /// Every latency of the window: an HDR histogram (V2 format, deflate, base64), so any
+    /// percentile can be recomputed and runs merged exactly ([`decode_histogram`]).
+    pub histogram: String,
+    /// ok answers per interval of the measured window.
+    pub series: Series,
+    /// The server's CPU and memory (when its pid is known).
+    pub server: Option<ServerUsage>,
     pub requests_per_server_cpu_second: Option<f64>,
-    pub loadgen_cpu_seconds: f64,
-    /// Cores the load generator could use (pinned set, capped by its threads).
-    pub loadgen_cores: usize,
-    pub loadgen_saturated: bool,
-    /// `None` when loadgen did not start the server.
+    pub loadgen: LoadgenUsage,
+    /// What else ran on the machine during the window.
+    pub noise: Noise,
+    /// `None` when loadgen did not stop the server after the run.
     pub clean_shutdown: Option<bool>,
     /// `soak`: what the integrity check found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
+}
+
+/// ok answers per `interval_ms` of a run's measured window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Series {
+    pub interval_ms: u64,
+    pub ok: Vec<u64>,
+}
+
+/// A server's CPU and memory over a measured window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerUsage {
+    pub cpu_seconds: Option<f64>,
+    /// The highest VmRSS sampled during the window.
+    pub peak_rss_bytes: Option<u64>,
+    /// VmHWM at the end of the window (peak since the server started, seeding included).
+    pub vmhwm_bytes: Option<u64>,
+}
+
+/// The load generator's own CPU use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadgenUsage {
+    pub cpu_seconds: f64,
+    /// Cores it could use (pinned set, capped by its threads).
+    pub cores: usize,
+    /// It used at least [`crate::measure::SATURATION_THRESHOLD`] of them: it, not the
+    /// server, may have set the pace.
+    pub saturated: bool,
+}
+
+/// The machine during a window, from `/proc/stat` and `/proc/*/stat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Noise {
+    /// The window's length times the machine's cores: all the CPU time there was.
+    pub core_seconds: f64,
+    /// CPU time the hypervisor gave to other guests.
+    pub steal_seconds: f64,
+    /// PostgreSQL's processes (all processes named `postgres`).
+    pub database_cpu_seconds: f64,
+    /// Busy CPU time of everything but the server, the database and the load generator.
+    pub other_cpu_seconds: f64,
 }
 
 impl Results {
@@ -90,7 +173,7 @@ impl Results {
         if self.errors_total > 0 {
             f.push(Flag::Errors);
         }
-        if self.loadgen_saturated {
+        if self.loadgen.saturated {
             f.push(Flag::Saturated);
         }
         if self.clean_shutdown == Some(false) {
@@ -104,6 +187,111 @@ impl Results {
         }
         f
     }
+}
+
+/// A histogram as a record keeps it: HDR V2 with deflate, in base64.
+pub fn encode_histogram(h: &Histogram<u64>) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .map_err(|e| anyhow::anyhow!("serializing a histogram: {e:?}"))?;
+    Ok(BASE64.encode(bytes))
+}
+
+/// The histogram a record keeps.
+pub fn decode_histogram(text: &str) -> anyhow::Result<Histogram<u64>> {
+    let bytes = BASE64
+        .decode(text)
+        .context("a histogram is not valid base64")?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| anyhow::anyhow!("a histogram does not decode: {e:?}"))
+}
+
+/// One record from the records of one run measured by several load generators (same
+/// `run_id`): counts and rates add up, histograms and series merge exactly, the window is the
+/// longest of them.
+pub fn merge(parts: &[Record]) -> anyhow::Result<Record> {
+    let (first, rest) = parts.split_first().context("nothing to merge")?;
+    let mut merged = first.clone();
+    let mut histogram = decode_histogram(&first.results.histogram)?;
+    for part in rest {
+        anyhow::ensure!(
+            part.run_id == first.run_id && part.stack == first.stack,
+            "records of different runs ({} of {}, {} of {}) do not merge",
+            first.run_id,
+            first.stack,
+            part.run_id,
+            part.stack
+        );
+        let (m, p) = (&mut merged.results, &part.results);
+        histogram
+            .add(decode_histogram(&p.histogram)?)
+            .context("histograms of different bounds")?;
+        m.requests += p.requests;
+        m.ok += p.ok;
+        m.errors.add(&p.errors);
+        m.errors_total += p.errors_total;
+        m.throughput += p.throughput;
+        m.achieved_rate += p.achieved_rate;
+        m.late_sends += p.late_sends;
+        m.ids_exhausted |= p.ids_exhausted;
+        m.measured_seconds = m.measured_seconds.max(p.measured_seconds);
+        if m.series.ok.len() < p.series.ok.len() {
+            m.series.ok.resize(p.series.ok.len(), 0);
+        }
+        for (total, n) in m.series.ok.iter_mut().zip(&p.series.ok) {
+            *total += n;
+        }
+        m.loadgen.cpu_seconds += p.loadgen.cpu_seconds;
+        m.loadgen.cores += p.loadgen.cores;
+        m.loadgen.saturated |= p.loadgen.saturated;
+        merged.connections += part.connections;
+        merged.threads += part.threads;
+        merged.target_rate = merged.target_rate.zip(part.target_rate).map(|(a, b)| a + b);
+    }
+    let m = &mut merged.results;
+    m.latency_us = LatencySummary::from_histogram(&histogram);
+    m.histogram = encode_histogram(&histogram)?;
+    m.requests_per_server_cpu_second = m
+        .server
+        .and_then(|s| s.cpu_seconds)
+        .filter(|&c| c > 0.0)
+        .map(|c| m.requests as f64 / c);
+    Ok(merged)
+}
+
+/// Merges the records that share a run id (several load generators on one run), keeping
+/// the order of each run's first record.
+pub fn merge_runs(records: Vec<Record>) -> anyhow::Result<Vec<Record>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_run: std::collections::HashMap<String, Vec<Record>> = Default::default();
+    for r in records {
+        if !by_run.contains_key(&r.run_id) {
+            order.push(r.run_id.clone());
+        }
+        by_run.entry(r.run_id.clone()).or_default().push(r);
+    }
+    order
+        .iter()
+        .map(|id| {
+            let parts = &by_run[id];
+            if parts.len() == 1 {
+                Ok(parts[0].clone())
+            } else {
+                merge(parts)
+            }
+        })
+        .collect()
+}
+
+/// A run id no other run has: the time, the host and the process.
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{nanos:x}-{}-{}", host.trim(), std::process::id())
 }
 
 /// How a run paced its requests (the rate, for open loop, is `target_rate`).
@@ -312,6 +500,10 @@ pub fn append(path: &Path, record: &Record) -> anyhow::Result<()> {
 
 /// Reads every record of a JSON-lines file (blank lines skipped; other schema versions refused).
 pub fn read_all(path: &Path) -> anyhow::Result<Vec<Record>> {
+    #[derive(Deserialize)]
+    struct Version {
+        schema_version: u32,
+    }
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -319,15 +511,17 @@ pub fn read_all(path: &Path) -> anyhow::Result<Vec<Record>> {
         if line.trim().is_empty() {
             continue;
         }
-        let record: Record = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not a loadgen record", path.display(), i + 1))?;
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let version: Version = serde_json::from_str(&line)
+            .with_context(|| format!("{}: not a loadgen record", at()))?;
         anyhow::ensure!(
-            record.schema_version == SCHEMA_VERSION,
-            "{}:{}: schema_version {} (this loadgen reads {SCHEMA_VERSION})",
-            path.display(),
-            i + 1,
-            record.schema_version
+            version.schema_version == SCHEMA_VERSION,
+            "{}: schema_version {} (this loadgen reads {SCHEMA_VERSION}; re-run the measurement)",
+            at(),
+            version.schema_version
         );
+        let record: Record = serde_json::from_str(&line)
+            .with_context(|| format!("{}: not a loadgen record", at()))?;
         out.push(record);
     }
     Ok(out)

@@ -1,6 +1,12 @@
-//! Renders `summary.md` and SVG plots from records alone: medians over repetitions with their
-//! spread, flags on every flagged combination, and a provenance section. One function per
-//! section of the summary; tables through [`Table`].
+//! Renders `summary.md` and SVG plots from records alone (and, when they lie beside the
+//! records, the reliability verdicts of `checks.jsonl`, the cells' outcomes of `cells.jsonl`
+//! and the instruction counts of `cost.jsonl`). Records of one run from several load generators are merged first.
+//!
+//! Each cell (database, workload, load, connections) is analysed once ([`analyse`]): every
+//! stack's geometric-mean throughput with its 95 % interval, its ratio to the cell's baseline
+//! with the interval of [`crate::stats::paired_ratio`] over the rounds, and its latency from
+//! the merged histograms of its trials. One function per section of the summary; tables
+//! through [`Table`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -9,37 +15,67 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use harness::DbKind;
 
+use crate::cell::CellSummary;
 use crate::checks::Checks;
-use crate::record::{Flag, LoadModelKind, Record};
-use crate::svg::{Chart, Series, render};
+use crate::cost::{self, Category, CostRecord};
+use crate::engine::{LatencySummary, new_histogram};
+use crate::record::{self, Flag, LoadModelKind, Record, decode_histogram};
+use crate::stats::{self, Interval};
+use crate::svg::{Chart, Forest, ForestRow, Series, render, render_forest};
 use crate::table::Table;
 use crate::workload::WorkloadKind;
 
-/// Identifies the repetitions of one combination.
+/// What identifies a cell: the same for every stack measured in it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct GroupKey {
+pub struct CellKey {
     pub db: Option<DbKind>,
     pub workload: WorkloadKind,
     /// "closed" or "open @ R req/s".
     pub load: String,
     pub connections: usize,
-    pub stack: String,
 }
 
-/// The repetitions of one combination.
+impl CellKey {
+    pub fn of(r: &Record) -> Self {
+        Self {
+            db: r.db,
+            workload: r.workload,
+            load: load_label(r),
+            connections: r.connections,
+        }
+    }
+
+    /// `read c=64` (with the load model when it is not the closed loop).
+    pub fn label(&self) -> String {
+        if self.load == CLOSED {
+            format!("{} c={}", self.workload, self.connections)
+        } else {
+            format!("{} {} c={}", self.workload, self.load, self.connections)
+        }
+    }
+}
+
+/// One stack in one cell.
 #[derive(Debug, Clone)]
-pub struct Group<'a> {
+pub struct StackResult<'a> {
+    pub stack: String,
+    /// The trials that count.
     pub records: Vec<&'a Record>,
+    /// Geometric-mean ok requests per second with its 95 % interval (two trials or more).
+    pub throughput: Option<Interval>,
+    /// Ratio of throughput to the cell's baseline, paired by round.
+    pub ratio: Option<Interval>,
+    /// From the merged histograms of every counted trial.
+    pub latency: LatencySummary,
 }
 
-impl Group<'_> {
-    /// Values of `f` over the repetitions that have one.
-    fn values(&self, f: impl Fn(&Record) -> Option<f64>) -> Vec<f64> {
-        self.records
-            .iter()
-            .filter_map(|r| f(r))
-            .filter(|v| v.is_finite())
-            .collect()
+impl StackResult<'_> {
+    /// The throughput to print: the geometric mean, or the one value there is.
+    pub fn throughput_value(&self) -> f64 {
+        self.throughput.map_or_else(
+            || mean(self.records.iter().map(|r| r.results.throughput)),
+            |i| i.estimate,
+        )
     }
 
     pub fn flags(&self) -> BTreeSet<Flag> {
@@ -53,50 +89,161 @@ impl Group<'_> {
         self.flags().iter().map(|f| f.marker()).collect()
     }
 
-    /// `median (min–max)` of `f` over the repetitions, without markers.
-    fn cell(&self, f: impl Fn(&Record) -> Option<f64>, fmt: impl Fn(f64) -> String) -> String {
-        Spread::of(&self.values(f)).map_or_else(|| "–".to_owned(), |s| s.format(fmt))
+    /// Sum of `f` over the trials.
+    fn total(&self, f: impl Fn(&Record) -> f64) -> f64 {
+        self.records.iter().map(|r| f(r)).sum()
     }
 }
 
-/// Median, min and max.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-    pub n: usize,
+/// Every stack of one cell, the baseline first, then in the registry's order.
+#[derive(Debug, Clone)]
+pub struct CellResult<'a> {
+    pub key: CellKey,
+    pub baseline: Option<String>,
+    pub stacks: Vec<StackResult<'a>>,
 }
 
-impl Spread {
-    pub fn of(values: &[f64]) -> Option<Self> {
-        if values.is_empty() {
-            return None;
-        }
-        let mut v = values.to_vec();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Some(Self {
-            median,
-            min: v[0],
-            max: v[n - 1],
-            n,
+impl CellResult<'_> {
+    pub fn stack(&self, name: &str) -> Option<&StackResult<'_>> {
+        self.stacks.iter().find(|s| s.stack == name)
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+/// Where a stack sorts: the registry's order, then by name.
+fn stack_order(name: &str) -> (usize, String) {
+    let index = harness::STACKS
+        .iter()
+        .position(|s| s.name == name)
+        .unwrap_or(usize::MAX);
+    (index, name.to_owned())
+}
+
+/// The cells of the records that count, each with its stacks analysed.
+pub fn analyse(records: &[Record]) -> Vec<CellResult<'_>> {
+    let mut cells: BTreeMap<CellKey, BTreeMap<(usize, String), Vec<&Record>>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.counts()) {
+        cells
+            .entry(CellKey::of(r))
+            .or_default()
+            .entry(stack_order(&r.stack))
+            .or_default()
+            .push(r);
+    }
+    cells
+        .into_iter()
+        .map(|(key, stacks)| {
+            let baseline = stacks
+                .values()
+                .flatten()
+                .find_map(|r| r.trial.as_ref().map(|t| t.baseline.clone()));
+            // Throughput by (comparison, round) of the baseline, to pair the others with.
+            let base_rounds: BTreeMap<(&str, u32), f64> = baseline
+                .as_ref()
+                .and_then(|b| stacks.get(&stack_order(b)))
+                .map(|rs| {
+                    rs.iter()
+                        .filter_map(|r| {
+                            let t = r.trial.as_ref()?;
+                            Some(((t.comparison.as_str(), t.round), r.results.throughput))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut results: Vec<StackResult<'_>> = stacks
+                .into_iter()
+                .map(|((_, stack), records)| {
+                    let throughputs: Vec<f64> =
+                        records.iter().map(|r| r.results.throughput).collect();
+                    let is_baseline = baseline.as_deref() == Some(stack.as_str());
+                    let pairs: Vec<(f64, f64)> = records
+                        .iter()
+                        .filter_map(|r| {
+                            let t = r.trial.as_ref()?;
+                            let base = base_rounds.get(&(t.comparison.as_str(), t.round))?;
+                            Some((r.results.throughput, *base))
+                        })
+                        .collect();
+                    StackResult {
+                        latency: merged_latency(&records),
+                        throughput: stats::geometric_mean(&throughputs),
+                        ratio: (!is_baseline)
+                            .then(|| stats::paired_ratio(&pairs))
+                            .flatten(),
+                        records,
+                        stack,
+                    }
+                })
+                .collect();
+            if let Some(b) = &baseline
+                && let Some(i) = results.iter().position(|s| &s.stack == b)
+            {
+                let base = results.remove(i);
+                results.insert(0, base);
+            }
+            CellResult {
+                key,
+                baseline,
+                stacks: results,
+            }
         })
-    }
+        .collect()
+}
 
-    /// `median (min–max)`, or just the value for a single repetition.
-    pub fn format(&self, f: impl Fn(f64) -> String) -> String {
-        if self.n == 1 {
-            f(self.median)
-        } else {
-            format!("{} ({}–{})", f(self.median), f(self.min), f(self.max))
+/// Latency percentiles of the merged histograms (the recorded summary for a lone record
+/// whose histogram does not decode).
+fn merged_latency(records: &[&Record]) -> LatencySummary {
+    let mut merged = new_histogram();
+    for r in records {
+        match decode_histogram(&r.results.histogram) {
+            Ok(h) => {
+                if merged.add(&h).is_err() {
+                    return records[0].results.latency_us;
+                }
+            }
+            Err(_) => return records[0].results.latency_us,
         }
     }
+    LatencySummary::from_histogram(&merged)
+}
+
+/// One line per stack of one cell of one comparison: its ratio to the baseline and its
+/// throughput (what `loadgen matrix` prints after each cell).
+pub fn analyse_cell(records: &[Record], cell: &str, comparison: &str) -> Vec<String> {
+    let mine: Vec<Record> = records
+        .iter()
+        .filter(|r| {
+            r.trial
+                .as_ref()
+                .is_some_and(|t| t.cell == cell && t.comparison == comparison)
+        })
+        .cloned()
+        .collect();
+    let cells = analyse(&mine);
+    let Some(result) = cells.first() else {
+        return vec!["no counted trials".to_owned()];
+    };
+    result
+        .stacks
+        .iter()
+        .map(|s| {
+            let versus = match (&s.ratio, &result.baseline) {
+                (Some(ratio), Some(base)) => format!("{} vs {base}", ratio.ratio_text()),
+                (None, Some(base)) if *base == s.stack => "baseline".to_owned(),
+                _ => "no ratio".to_owned(),
+            };
+            format!(
+                "{}{}: {} ok req/s, {versus}",
+                s.stack,
+                s.markers(),
+                thousands(s.throughput_value())
+            )
+        })
+        .collect()
 }
 
 /// An integer with thousands separators: 12,345.
@@ -122,8 +269,16 @@ fn mib(bytes: f64) -> String {
     format!("{:.1}", bytes / 1_048_576.0)
 }
 
-fn two_decimals(v: f64) -> String {
-    format!("{v:.2}")
+fn percent(v: f64) -> String {
+    format!("{:.1} %", 100.0 * v)
+}
+
+/// `12,345 ±1.8 %`, or the value alone without an interval.
+fn with_interval(value: f64, interval: Option<Interval>) -> String {
+    match interval {
+        Some(i) => format!("{} ±{:.1} %", thousands(value), 100.0 * i.half_width()),
+        None => thousands(value),
+    }
 }
 
 /// `sqlite`, `postgres`, or `unknown` for a server loadgen did not start.
@@ -140,27 +295,6 @@ fn load_label(r: &Record) -> String {
     }
 }
 
-/// Groups records by combination.
-pub fn group(records: &[Record]) -> BTreeMap<GroupKey, Group<'_>> {
-    let mut map: BTreeMap<GroupKey, Group<'_>> = BTreeMap::new();
-    for r in records {
-        let key = GroupKey {
-            db: r.db,
-            workload: r.workload,
-            load: load_label(r),
-            connections: r.connections,
-            stack: r.stack.clone(),
-        };
-        map.entry(key)
-            .or_insert_with(|| Group {
-                records: Vec::new(),
-            })
-            .records
-            .push(r);
-    }
-    map
-}
-
 /// What `report` wrote.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -168,10 +302,27 @@ pub struct Rendered {
     pub plots: Vec<PathBuf>,
 }
 
+/// Reads `cells.jsonl` beside the records (empty when there is none).
+fn read_cells(path: &Path) -> anyhow::Result<Vec<CellSummary>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a cell summary", path.display(), n + 1))
+        })
+        .collect()
+}
+
 /// Renders `summary.md` and `plots/*.svg` into `out_dir` from the records in `records_path`
-/// (and the reliability verdicts in `checks.jsonl` beside it, if any).
+/// (and `checks.jsonl` and `cells.jsonl` beside it, if there).
 pub fn render_report(records_path: &Path, out_dir: &Path) -> anyhow::Result<Rendered> {
-    let records = crate::record::read_all(records_path)?;
+    let records = record::merge_runs(record::read_all(records_path)?)?;
     anyhow::ensure!(
         !records.is_empty(),
         "{} holds no records",
@@ -180,7 +331,15 @@ pub fn render_report(records_path: &Path, out_dir: &Path) -> anyhow::Result<Rend
     std::fs::create_dir_all(out_dir.join("plots"))
         .with_context(|| format!("creating {}", out_dir.display()))?;
     let checks = Checks::read(&records_path.with_file_name("checks.jsonl"))?;
-    let (markdown, plots) = render_markdown(&records, &records_path.display().to_string(), &checks);
+    let cells = read_cells(&records_path.with_file_name("cells.jsonl"))?;
+    let costs = cost::read_all(&records_path.with_file_name("cost.jsonl"))?;
+    let inputs = Inputs {
+        records: &records,
+        checks: &checks,
+        cells: &cells,
+        costs: &costs,
+    };
+    let (markdown, plots) = render_markdown(&inputs, &records_path.display().to_string());
     let mut written = Vec::new();
     for (name, svg) in plots {
         let path = out_dir.join("plots").join(name);
@@ -195,84 +354,239 @@ pub fn render_report(records_path: &Path, out_dir: &Path) -> anyhow::Result<Rend
     })
 }
 
-/// What every section reads: the records, grouped, and the stacks and databases among them.
-struct Sections<'a> {
-    records: &'a [Record],
-    groups: BTreeMap<GroupKey, Group<'a>>,
-    stacks: BTreeSet<&'a str>,
-    dbs: BTreeSet<Option<DbKind>>,
-    checks: &'a Checks,
+/// What a report is rendered from.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Merged by run id.
+    pub records: &'a [Record],
+    pub checks: &'a Checks,
+    pub cells: &'a [CellSummary],
+    /// Instruction counts (`cost.jsonl`), if any.
+    pub costs: &'a [CostRecord],
 }
 
-/// (db, workload, load) of one concurrency sweep, and its combinations.
-type Sweeps<'g, 'a> =
-    BTreeMap<(Option<DbKind>, WorkloadKind, String), Vec<(&'g GroupKey, &'g Group<'a>)>>;
+/// What every section reads.
+struct Sections<'a> {
+    inputs: Inputs<'a>,
+    cells: Vec<CellResult<'a>>,
+    dbs: BTreeSet<Option<DbKind>>,
+}
 
 impl<'a> Sections<'a> {
-    fn new(records: &'a [Record], checks: &'a Checks) -> Self {
-        Self {
-            records,
-            groups: group(records),
-            stacks: records.iter().map(|r| r.stack.as_str()).collect(),
-            dbs: records.iter().map(|r| r.db).collect(),
-            checks,
-        }
-    }
-
-    /// The combinations of each concurrency sweep, by stack and then connections.
-    fn sweeps(&self) -> Sweeps<'_, 'a> {
-        let mut sweeps: Sweeps<'_, 'a> = BTreeMap::new();
-        for (k, g) in &self.groups {
+    /// The cells of one concurrency sweep (database, workload, load), in connection order.
+    fn sweeps(&self) -> BTreeMap<(Option<DbKind>, WorkloadKind, String), Vec<&CellResult<'a>>> {
+        let mut sweeps: BTreeMap<_, Vec<&CellResult<'a>>> = BTreeMap::new();
+        for c in &self.cells {
             sweeps
-                .entry((k.db, k.workload, k.load.clone()))
+                .entry((c.key.db, c.key.workload, c.key.load.clone()))
                 .or_default()
-                .push((k, g));
-        }
-        for rows in sweeps.values_mut() {
-            rows.sort_by(|a, b| (&a.0.stack, a.0.connections).cmp(&(&b.0.stack, b.0.connections)));
+                .push(c);
         }
         sweeps
+    }
+
+    /// Every stack name, baseline stacks first, then in the registry's order.
+    fn stacks(&self) -> Vec<String> {
+        let set: BTreeSet<(usize, String)> = self
+            .cells
+            .iter()
+            .flat_map(|c| c.stacks.iter().map(|s| stack_order(&s.stack)))
+            .collect();
+        set.into_iter().map(|(_, name)| name).collect()
     }
 }
 
 /// The Markdown summary and the plots (file name, SVG text).
-/// `checks` are the per-stack reliability verdicts (empty when none were recorded).
-pub fn render_markdown(
-    records: &[Record],
-    source: &str,
-    checks: &Checks,
-) -> (String, Vec<(String, String)>) {
-    let ctx = Sections::new(records, checks);
+pub fn render_markdown(inputs: &Inputs<'_>, source: &str) -> (String, Vec<(String, String)>) {
+    let ctx = Sections {
+        inputs: *inputs,
+        cells: analyse(inputs.records),
+        dbs: inputs.records.iter().map(|r| r.db).collect(),
+    };
+    let mut plots = Vec::new();
     let mut md = header(&ctx, source);
+    md += &which_is_faster(&ctx, &mut plots);
+    md += &precision(&ctx);
     md += &ms_per_operation(&ctx);
-    md += &reliability(checks);
-    let (sweeps, plots) = concurrency_sweeps(&ctx);
-    md += &sweeps;
+    md += &reliability(inputs.checks);
+    md += &concurrency_sweeps(&ctx, &mut plots);
     md += &efficiency(&ctx);
+    md += &instructions(inputs.costs);
+    md += &noise(&ctx);
     md += &flagged(&ctx);
-    md += &provenance(records);
+    md += &provenance(inputs.records);
     (md, plots)
 }
 
 fn header(ctx: &Sections<'_>, source: &str) -> String {
-    let repetitions: BTreeSet<u32> = ctx.records.iter().map(|r| r.repetition).collect();
+    let counted = ctx.inputs.records.iter().filter(|r| r.counts()).count();
     let markers: Vec<String> = Flag::ALL
         .iter()
         .map(|f| format!("{} {}", f.marker(), f.meaning()))
         .collect();
     format!(
         "# Benchmark summary\n\n\
-         Generated by `loadgen report` from `{source}` ({} records, {} stack(s), {} repetition index(es)). \
-         Every cell is the median over repetitions with the spread (min–max) in parentheses.\n\n\
+         Generated by `loadgen report` from `{source}` ({} records, {counted} counted). \
+         Each cell's servers ran side by side; the load visited them one short trial at a time, \
+         in a new random order every round. A ratio is the geometric mean of the per-round \
+         ratios to the cell's baseline with its 95 % confidence interval (Student's t on the \
+         logarithms), printed `1.12x [1.06–1.18]`, or `tie` when the interval holds 1. \
+         Throughputs are geometric means over the trials with the half-width of their 95 % \
+         interval; latency percentiles come from the trials' merged histograms.\n\n\
          Markers: {}\n\n",
-        ctx.records.len(),
-        ctx.stacks.len(),
-        repetitions.len(),
+        ctx.inputs.records.len(),
         markers.join("; ")
     )
 }
 
-/// (1) Milliseconds per operation, the published todo benchmark's shape: mean latency at 1
+/// (1) The headline: each stack's throughput ratio to the baseline in every cell, per
+/// database, with a forest plot.
+fn which_is_faster(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> String {
+    let mut md = "## Which stack is faster\n\n".to_owned();
+    let stacks = ctx.stacks();
+    for &db in &ctx.dbs {
+        let cells: Vec<&CellResult<'_>> = ctx
+            .cells
+            .iter()
+            .filter(|c| c.key.db == db && c.baseline.is_some())
+            .collect();
+        let Some(baseline) = cells.first().and_then(|c| c.baseline.clone()) else {
+            continue;
+        };
+        let others: Vec<&String> = stacks.iter().filter(|s| **s != baseline).collect();
+        let header = ["cell".to_owned(), format!("{baseline} ok req/s")]
+            .into_iter()
+            .chain(others.iter().map(|s| format!("{s} vs {baseline}")));
+        let mut table = Table::new(header, &format!("lr{}", "r".repeat(others.len())));
+        let mut rows = Vec::new();
+        for c in &cells {
+            let base = c.stack(&baseline);
+            let cells_text = others.iter().map(|s| {
+                c.stack(s).map_or_else(
+                    || "–".to_owned(),
+                    |r| r.ratio.map_or_else(|| "–".to_owned(), |i| i.ratio_text()) + &r.markers(),
+                )
+            });
+            let base_text = base.map_or_else(
+                || "–".to_owned(),
+                |b| with_interval(b.throughput_value(), b.throughput) + &b.markers(),
+            );
+            table.row([c.key.label(), base_text].into_iter().chain(cells_text));
+            for s in &others {
+                if let Some(ratio) = c.stack(s).and_then(|r| r.ratio) {
+                    rows.push(ForestRow {
+                        label: c.key.label(),
+                        group: (*s).clone(),
+                        estimate: ratio.estimate,
+                        low: ratio.low,
+                        high: ratio.high,
+                    });
+                }
+            }
+        }
+        let name = format!("ratios-{}.svg", db_label(db));
+        let _ = write!(
+            md,
+            "### {}: throughput relative to {baseline}\n\n{}![ratios](plots/{name})\n\n",
+            db_label(db),
+            table.render()
+        );
+        plots.push((
+            name,
+            render_forest(&Forest {
+                title: format!("{}: throughput relative to {baseline}", db_label(db)),
+                x_label: format!("ratio to {baseline} (95 % interval, log scale)"),
+                rows,
+            }),
+        ));
+    }
+    md
+}
+
+/// (2) How narrow the intervals came out, and how each cell stopped.
+fn precision(ctx: &Sections<'_>) -> String {
+    let mut md = "## How precise\n\n".to_owned();
+    let target = ctx
+        .inputs
+        .records
+        .iter()
+        .find_map(|r| r.trial.as_ref().map(|t| t.target))
+        .unwrap_or(0.03);
+    let mut widths: Vec<f64> = ctx
+        .cells
+        .iter()
+        .flat_map(|c| {
+            c.stacks
+                .iter()
+                .filter_map(|s| s.ratio.map(|r| r.half_width()))
+        })
+        .collect();
+    if widths.is_empty() {
+        md += "No paired trials: these records come from single runs, not a comparison.\n\n";
+        return md;
+    }
+    widths.sort_by(f64::total_cmp);
+    let within = widths.iter().filter(|&&w| w <= target).count();
+    let quantile = |q: f64| widths[((widths.len() - 1) as f64 * q).round() as usize];
+    let ties = ctx
+        .cells
+        .iter()
+        .flat_map(|c| c.stacks.iter().filter_map(|s| s.ratio))
+        .filter(Interval::is_tie)
+        .count();
+    let _ = write!(
+        md,
+        "{within} of {} ratios ({:.0} %) have a 95 % interval within ±{:.0} % (the target); \
+         half-widths: median ±{:.1} %, 90th percentile ±{:.1} %, widest ±{:.1} %. \
+         {ties} of them are ties.\n\n",
+        widths.len(),
+        100.0 * within as f64 / widths.len() as f64,
+        100.0 * target,
+        100.0 * quantile(0.5),
+        100.0 * quantile(0.9),
+        100.0 * quantile(1.0),
+    );
+    if ctx.inputs.cells.is_empty() {
+        return md;
+    }
+    let mut table = Table::new(
+        [
+            "cell",
+            "rounds",
+            "stopped because",
+            "seconds",
+            "redone trials",
+        ],
+        "lrlrr",
+    );
+    let mut total = 0.0;
+    for c in ctx.inputs.cells {
+        total += c.seconds;
+        table.row([
+            c.cell.clone(),
+            c.rounds.to_string(),
+            c.stop.describe().to_owned(),
+            format!("{:.0}", c.seconds),
+            c.redone.to_string(),
+        ]);
+    }
+    let budget = ctx
+        .inputs
+        .cells
+        .iter()
+        .filter(|c| c.stop != crate::cell::Stop::Reached)
+        .count();
+    let _ = write!(
+        md,
+        "{} cells in {:.0} s of measurement; {budget} stopped before every interval reached the target.\n\n{}",
+        ctx.inputs.cells.len(),
+        total,
+        table.render()
+    );
+    md
+}
+
+/// (3) Milliseconds per operation, the published todo benchmark's shape: mean latency at 1
 /// and 10 connections, with each stack's reliability verdict.
 fn ms_per_operation(ctx: &Sections<'_>) -> String {
     const OPS: [WorkloadKind; 5] = [
@@ -283,41 +597,37 @@ fn ms_per_operation(ctx: &Sections<'_>) -> String {
         WorkloadKind::Delete,
     ];
     let mut md = "## Milliseconds per operation (mean latency, closed loop)\n\n".to_owned();
+    let stacks = ctx.stacks();
     for &db in &ctx.dbs {
-        let key = |workload, connections, stack: &str| GroupKey {
-            db,
-            workload,
-            load: CLOSED.to_owned(),
-            connections,
-            stack: stack.to_owned(),
-        };
-        let cols: Vec<(WorkloadKind, usize)> = OPS
+        let cells: Vec<&CellResult<'_>> = OPS
             .iter()
             .flat_map(|&w| [1, 10].map(|c| (w, c)))
-            .filter(|&(w, c)| {
-                ctx.groups.keys().any(|k| {
-                    k.db == db && k.workload == w && k.connections == c && k.load == CLOSED
+            .filter_map(|(w, c)| {
+                ctx.cells.iter().find(|cell| {
+                    cell.key.db == db
+                        && cell.key.workload == w
+                        && cell.key.connections == c
+                        && cell.key.load == CLOSED
                 })
             })
             .collect();
-        if cols.is_empty() {
+        if cells.is_empty() {
             continue;
         }
         let header = std::iter::once("stack".to_owned())
-            .chain(cols.iter().map(|(w, c)| format!("{w} c={c}")))
+            .chain(cells.iter().map(|c| c.key.label()))
             .chain(["reliability checks".to_owned()]);
-        let mut table = Table::new(header, &format!("l{}l", "r".repeat(cols.len())));
-        for stack in &ctx.stacks {
-            let cells = cols.iter().map(|&(w, c)| {
-                ctx.groups.get(&key(w, c, stack)).map_or_else(
-                    || "–".to_owned(),
-                    |g| g.cell(|r| Some(r.results.latency_us.mean), ms) + &g.markers(),
-                )
+        let mut table = Table::new(header, &format!("l{}l", "r".repeat(cells.len())));
+        for stack in &stacks {
+            let values = cells.iter().map(|c| {
+                c.stack(stack)
+                    .map_or_else(|| "–".to_owned(), |s| ms(s.latency.mean) + &s.markers())
             });
-            let row = std::iter::once((*stack).to_owned())
-                .chain(cells)
-                .chain([ctx.checks.summary(stack)]);
-            table.row(row);
+            table.row(
+                std::iter::once(stack.clone())
+                    .chain(values)
+                    .chain([ctx.inputs.checks.summary(stack)]),
+            );
         }
         let _ = write!(md, "### {}\n\n{}", db_label(db), table.render());
     }
@@ -350,109 +660,143 @@ fn reliability(checks: &Checks) -> String {
     md + &table.render()
 }
 
-/// A column of a per-combination table: its heading and its cell.
-type Column = (&'static str, fn(&Group<'_>) -> String);
+/// A column of a per-stack table: its heading and its cell.
+type Column = (&'static str, fn(&StackResult<'_>) -> String);
 
-/// Throughput and latency of one combination.
-const SWEEP_COLUMNS: [Column; 5] = [
-    ("ok req/s", |g| {
-        g.cell(|r| Some(r.results.throughput), thousands)
+/// Throughput and latency of one stack in one cell.
+const SWEEP_COLUMNS: [Column; 7] = [
+    ("ok req/s", |s| {
+        with_interval(s.throughput_value(), s.throughput)
     }),
-    ("p50 ms", |g| {
-        g.cell(|r| Some(r.results.latency_us.p50 as f64), ms)
+    ("vs baseline", |s| {
+        s.ratio.map_or_else(|| "–".to_owned(), |i| i.ratio_text())
     }),
-    ("p99 ms", |g| {
-        g.cell(|r| Some(r.results.latency_us.p99 as f64), ms)
+    ("p50 ms", |s| ms(s.latency.p50 as f64)),
+    ("p99 ms", |s| ms(s.latency.p99 as f64)),
+    ("p99.9 ms", |s| ms(s.latency.p99_9 as f64)),
+    ("errors", |s| {
+        thousands(s.total(|r| r.results.errors_total as f64))
     }),
-    ("p99.9 ms", |g| {
-        g.cell(|r| Some(r.results.latency_us.p99_9 as f64), ms)
-    }),
-    ("errors", |g| {
-        g.cell(|r| Some(r.results.errors_total as f64), thousands)
-    }),
+    ("trials", |s| s.records.len().to_string()),
 ];
 
-/// What one combination cost the server (and the load generator).
+/// What one stack cost the server (and the load generator) in one cell.
 const EFFICIENCY_COLUMNS: [Column; 4] = [
-    ("requests per server CPU-s", |g| {
-        g.cell(|r| r.results.requests_per_server_cpu_second, thousands)
+    ("requests per server CPU-s", |s| {
+        let cpu = s.total(|r| r.results.server.and_then(|u| u.cpu_seconds).unwrap_or(0.0));
+        if cpu > 0.0 {
+            thousands(s.total(|r| r.results.requests as f64) / cpu)
+        } else {
+            "–".to_owned()
+        }
     }),
-    ("server CPU-s", |g| {
-        g.cell(|r| r.results.server_cpu_seconds, two_decimals)
+    ("database CPU-s per 1,000 requests", |s| {
+        let db = s.total(|r| r.results.noise.database_cpu_seconds);
+        let requests = s.total(|r| r.results.requests as f64);
+        if db > 0.0 && requests > 0.0 {
+            format!("{:.3}", 1000.0 * db / requests)
+        } else {
+            "–".to_owned()
+        }
     }),
-    ("peak RSS MiB", |g| {
-        g.cell(|r| r.results.server_peak_rss_bytes.map(|b| b as f64), mib)
+    ("peak RSS MiB", |s| {
+        s.records
+            .iter()
+            .filter_map(|r| r.results.server.and_then(|u| u.peak_rss_bytes))
+            .max()
+            .map_or_else(|| "–".to_owned(), |b| mib(b as f64))
     }),
-    ("loadgen CPU-s", |g| {
-        g.cell(|r| Some(r.results.loadgen_cpu_seconds), two_decimals)
+    ("loadgen CPU (of its cores)", |s| {
+        let busy = s.total(|r| r.results.loadgen.cpu_seconds);
+        let capacity = s.total(|r| r.results.measured_seconds * r.results.loadgen.cores as f64);
+        if capacity > 0.0 {
+            percent(busy / capacity)
+        } else {
+            "–".to_owned()
+        }
     }),
 ];
 
-/// One row per combination (stack with its markers, connections) with `columns`, as Markdown.
-fn combinations(rows: &[(&GroupKey, &Group<'_>)], columns: &[Column]) -> String {
+/// One row per stack and connection count of a sweep, with `columns`, as Markdown.
+fn sweep_table(cells: &[&CellResult<'_>], columns: &[Column]) -> String {
     let header = ["stack", "connections"]
         .into_iter()
         .chain(columns.iter().map(|(heading, _)| *heading));
     let mut table = Table::new(header, &format!("lr{}", "r".repeat(columns.len())));
-    for (k, g) in rows {
+    let mut rows: Vec<(&StackResult<'_>, usize)> = cells
+        .iter()
+        .flat_map(|c| c.stacks.iter().map(|s| (s, c.key.connections)))
+        .collect();
+    rows.sort_by_key(|(s, c)| (stack_order(&s.stack), *c));
+    for (s, connections) in rows {
         let labels = [
-            format!("{}{}", k.stack, g.markers()),
-            k.connections.to_string(),
+            format!("{}{}", s.stack, s.markers()),
+            connections.to_string(),
         ];
         table.row(
             labels
                 .into_iter()
-                .chain(columns.iter().map(|(_, cell)| cell(g))),
+                .chain(columns.iter().map(|(_, cell)| cell(s))),
         );
     }
     table.render()
 }
 
-/// (2) Throughput and latency across each concurrency sweep, with its two plots.
-fn concurrency_sweeps(ctx: &Sections<'_>) -> (String, Vec<(String, String)>) {
+/// A plotted value of a stack's result, and its interval if it has one.
+type PointOf = dyn Fn(&StackResult<'_>) -> (f64, Option<(f64, f64)>);
+
+/// (4) Throughput and latency across each concurrency sweep, with its two plots.
+fn concurrency_sweeps(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> String {
     let mut md = "## Throughput and latency across the concurrency sweep\n\n".to_owned();
-    let mut plots = Vec::new();
-    for ((db, workload, load), rows) in &ctx.sweeps() {
+    let stacks = ctx.stacks();
+    for ((db, workload, load), cells) in &ctx.sweeps() {
         let db = db_label(*db);
-        let table = combinations(rows, &SWEEP_COLUMNS);
-        let _ = write!(md, "### {workload} on {db} ({load})\n\n{table}");
-        if load != CLOSED {
+        let _ = write!(
+            md,
+            "### {workload} on {db} ({load})\n\n{}",
+            sweep_table(cells, &SWEEP_COLUMNS)
+        );
+        if load != CLOSED || cells.len() < 2 {
             continue;
         }
-        let series_of = |f: &dyn Fn(&Record) -> f64| -> Vec<Series> {
-            ctx.stacks
+        let series_of = |f: &PointOf| {
+            stacks
                 .iter()
                 .filter_map(|stack| {
-                    let points: Vec<(f64, f64)> = rows
-                        .iter()
-                        .filter(|(k, _)| k.stack == *stack)
-                        .filter_map(|(k, g)| {
-                            Spread::of(&g.values(|r| Some(f(r))))
-                                .map(|s| (k.connections as f64, s.median))
-                        })
-                        .collect();
-                    (!points.is_empty()).then(|| Series {
-                        name: (*stack).to_owned(),
-                        points,
-                    })
+                    let mut series = Series {
+                        name: stack.clone(),
+                        points: Vec::new(),
+                        bars: Vec::new(),
+                    };
+                    for c in cells {
+                        if let Some(s) = c.stack(stack) {
+                            let x = c.key.connections as f64;
+                            let (y, bar) = f(s);
+                            series.points.push((x, y));
+                            if let Some((lo, hi)) = bar {
+                                series.bars.push((x, lo, hi));
+                            }
+                        }
+                    }
+                    (!series.points.is_empty()).then_some(series)
                 })
                 .collect()
         };
         let throughput = Chart {
             title: format!("{workload} on {db}: throughput"),
             x_label: "connections".into(),
-            y_label: "ok requests/s (median)".into(),
+            y_label: "ok requests/s (geometric mean, 95 % interval)".into(),
             log_x: true,
             log_y: false,
-            series: series_of(&|r| r.results.throughput),
+            series: series_of(&|s| (s.throughput_value(), s.throughput.map(|i| (i.low, i.high)))),
         };
         let p99 = Chart {
             title: format!("{workload} on {db}: p99 latency"),
             x_label: "connections".into(),
-            y_label: "p99 latency ms (median, log)".into(),
+            y_label: "p99 latency ms (all trials, log)".into(),
             log_x: true,
             log_y: true,
-            series: series_of(&|r| r.results.latency_us.p99 as f64 / 1000.0),
+            series: series_of(&|s| (s.latency.p99 as f64 / 1000.0, None)),
         };
         let tp_name = format!("throughput-{db}-{workload}.svg");
         let p99_name = format!("p99-{db}-{workload}.svg");
@@ -463,24 +807,241 @@ fn concurrency_sweeps(ctx: &Sections<'_>) -> (String, Vec<(String, String)>) {
         plots.push((tp_name, render(&throughput)));
         plots.push((p99_name, render(&p99)));
     }
-    (md, plots)
+    md
 }
 
-/// (3) What each request cost the server: requests per CPU-second, CPU, memory.
+/// (5) What each request cost the server, the database and the load generator.
 fn efficiency(ctx: &Sections<'_>) -> String {
     let mut md = "## Efficiency\n\n".to_owned();
-    for ((db, workload, load), rows) in &ctx.sweeps() {
+    for ((db, workload, load), cells) in &ctx.sweeps() {
         let _ = write!(
             md,
             "### {workload} on {} ({load})\n\n{}",
             db_label(*db),
-            combinations(rows, &EFFICIENCY_COLUMNS)
+            sweep_table(cells, &EFFICIENCY_COLUMNS)
         );
     }
     md
 }
 
-/// What went wrong in each flagged repetition.
+/// A workload and a stack (in report order).
+type CostKey = (WorkloadKind, (usize, String));
+
+/// Counts of one stack x workload over its runs.
+struct CostCell<'a> {
+    runs: Vec<&'a CostRecord>,
+}
+
+impl CostCell<'_> {
+    fn per_request(&self) -> f64 {
+        mean(self.runs.iter().map(|r| r.per_request))
+    }
+
+    /// (max - min) / mean of the runs' counts.
+    fn spread(&self) -> f64 {
+        let counts = self.runs.iter().map(|r| r.per_request);
+        let max = counts.clone().fold(f64::MIN, f64::max);
+        let min = counts.fold(f64::MAX, f64::min);
+        (max - min) / self.per_request()
+    }
+
+    fn category(&self, category: Category) -> f64 {
+        mean(
+            self.runs
+                .iter()
+                .map(|r| r.split.get(&category).copied().unwrap_or(0) as f64 / r.requests as f64),
+        )
+    }
+}
+
+/// Thousands of instructions: `412k`, or `2.3k` below 100k.
+fn kilo(v: f64) -> String {
+    if v < 100_000.0 {
+        format!("{:.1}k", v / 1000.0)
+    } else {
+        format!("{}k", thousands(v / 1000.0))
+    }
+}
+
+/// (5b) The noise-free cost column: instructions per request under callgrind, split by the
+/// crates they ran in, and how well the runs agree.
+fn instructions(costs: &[CostRecord]) -> String {
+    let valid: Vec<&CostRecord> = costs.iter().filter(|r| r.errors == 0).collect();
+    if valid.is_empty() {
+        return String::new();
+    }
+    let mut cells: BTreeMap<CostKey, CostCell<'_>> = BTreeMap::new();
+    for r in &valid {
+        cells
+            .entry((r.workload, stack_order(&r.stack)))
+            .or_insert_with(|| CostCell { runs: Vec::new() })
+            .runs
+            .push(r);
+    }
+    let stacks: BTreeSet<(usize, String)> = cells.keys().map(|(_, s)| s.clone()).collect();
+    let workloads: BTreeSet<WorkloadKind> = cells.keys().map(|(w, _)| *w).collect();
+    let first = &valid[0];
+    let mut md = format!(
+        "## Instructions per request (callgrind)\n\n\
+         Each server ran under valgrind's callgrind on SQLite with one worker; one client sent \
+         {} warm-up requests of a workload one at a time, then the counters were zeroed and \
+         {} more counted. The figure is the server's instructions (every thread) over the \
+         counted requests: it does not depend on the machine's load, so small differences \
+         are real. Ratios are to the first stack. {}\n\n",
+        first.warmup, first.requests, first.valgrind
+    );
+    let baseline = stacks.iter().next().cloned();
+    let mut header = vec!["workload".to_owned()];
+    header.extend(stacks.iter().map(|(_, s)| s.clone()));
+    let mut table = Table::new(header, &format!("l{}", "r".repeat(stacks.len())));
+    for &workload in &workloads {
+        let base = baseline
+            .as_ref()
+            .and_then(|b| cells.get(&(workload, b.clone())))
+            .map(CostCell::per_request);
+        let mut row = vec![workload.to_string()];
+        for stack in &stacks {
+            row.push(match cells.get(&(workload, stack.clone())) {
+                Some(cell) => match base {
+                    Some(base) if Some(stack) != baseline.as_ref() => format!(
+                        "{} ({:.2}x)",
+                        kilo(cell.per_request()),
+                        cell.per_request() / base
+                    ),
+                    _ => kilo(cell.per_request()),
+                },
+                None => "—".to_owned(),
+            });
+        }
+        table.row(row);
+    }
+    md += &table.render();
+
+    let repeated: Vec<(&CostKey, f64)> = cells
+        .iter()
+        .filter(|(_, c)| c.runs.len() > 1)
+        .map(|(k, c)| (k, c.spread()))
+        .collect();
+    if let Some((worst_key, worst)) = repeated.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        let runs = cells.values().map(|c| c.runs.len()).max().unwrap_or(1);
+        let within = repeated.iter().filter(|(_, s)| *s <= 0.01).count();
+        let _ = write!(
+            md,
+            "Run to run: {within} of {} counts taken {runs} times agree within 1 %; the widest \
+             spread (max - min over mean) is {} ({} {}).\n\n",
+            repeated.len(),
+            percent(*worst),
+            worst_key.1.1,
+            worst_key.0
+        );
+    }
+    let voided = costs.len() - valid.len();
+    if voided > 0 {
+        let _ = write!(
+            md,
+            "{voided} count(s) had requests answered wrongly and are left out (see cost.jsonl).\n\n"
+        );
+    }
+
+    md += "### Where the instructions go\n\n\
+           Self instructions per request by the crate each function belongs to (generic code \
+           counts where the first non-std crate its name mentions belongs; code inlined into a \
+           caller counts as the caller's). http: the framework and HTTP layer; json: serde; \
+           database: driver, ORM, pool and SQLite; runtime: tokio, futures, tracing; app: this \
+           workspace's code; std: Rust's standard library; libc: the C library (memcpy, \
+           system call wrappers).\n\n";
+    let mut header = vec!["workload".to_owned(), "stack".to_owned()];
+    header.extend(Category::ALL.iter().map(|c| c.name().to_owned()));
+    let mut table = Table::new(header, &format!("ll{}", "r".repeat(Category::ALL.len())));
+    for ((workload, (_, stack)), cell) in &cells {
+        let mut row = vec![workload.to_string(), stack.clone()];
+        row.extend(Category::ALL.iter().map(|&c| {
+            let v = cell.category(c);
+            if v > 0.0 { kilo(v) } else { "—".to_owned() }
+        }));
+        table.row(row);
+    }
+    md += &table.render();
+    md
+}
+
+/// (6) The machine during the trials: steal, other processes, and the trials redone.
+fn noise(ctx: &Sections<'_>) -> String {
+    let mut md = "## Noise\n\n".to_owned();
+    let mut by_cell: BTreeMap<CellKey, Vec<&Record>> = BTreeMap::new();
+    for r in ctx.inputs.records {
+        by_cell.entry(CellKey::of(r)).or_default().push(r);
+    }
+    md += "CPU steal and other processes' CPU as shares of the machine's CPU time during the \
+           measured windows (all trials, discarded ones included); a trial over the limits was \
+           redone. Within-trial variation is the coefficient of variation of the 100 ms \
+           throughput series, median over the counted trials.\n\n";
+    let mut table = Table::new(
+        [
+            "cell",
+            "trials",
+            "discarded",
+            "median steal",
+            "max steal",
+            "median other CPU",
+            "max other CPU",
+            "within-trial variation",
+        ],
+        "lrrrrrrr",
+    );
+    for (key, records) in &by_cell {
+        let share = |f: fn(&Record) -> f64| -> Vec<f64> {
+            let mut v: Vec<f64> = records
+                .iter()
+                .filter(|r| r.results.noise.core_seconds > 0.0)
+                .map(|r| f(r) / r.results.noise.core_seconds)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let steal = share(|r| r.results.noise.steal_seconds);
+        let other = share(|r| r.results.noise.other_cpu_seconds);
+        let median = |v: &[f64]| {
+            v.get(v.len() / 2)
+                .map_or_else(|| "–".to_owned(), |x| percent(*x))
+        };
+        let max = |v: &[f64]| v.last().map_or_else(|| "–".to_owned(), |x| percent(*x));
+        let mut cvs: Vec<f64> = records
+            .iter()
+            .filter(|r| r.counts())
+            .filter_map(|r| series_cv(&r.results.series.ok))
+            .collect();
+        cvs.sort_by(f64::total_cmp);
+        table.row([
+            format!("{} {}", db_label(key.db), key.label()),
+            records.len().to_string(),
+            records.iter().filter(|r| !r.counts()).count().to_string(),
+            median(&steal),
+            max(&steal),
+            median(&other),
+            max(&other),
+            median(&cvs),
+        ]);
+    }
+    md + &table.render()
+}
+
+/// The coefficient of variation of a throughput series (its last, partial bucket aside).
+fn series_cv(series: &[u64]) -> Option<f64> {
+    let full = series.get(..series.len().checked_sub(1)?)?;
+    if full.len() < 2 {
+        return None;
+    }
+    let n = full.len() as f64;
+    let m = full.iter().sum::<u64>() as f64 / n;
+    if m <= 0.0 {
+        return None;
+    }
+    let var = full.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / (n - 1.0);
+    Some(var.sqrt() / m)
+}
+
+/// What went wrong in each flagged trial.
 fn flag_details(r: &Record) -> Vec<String> {
     let res = &r.results;
     let mut parts = Vec::new();
@@ -490,10 +1051,10 @@ fn flag_details(r: &Record) -> Vec<String> {
             res.errors_total, res.requests, res.errors
         ));
     }
-    if res.loadgen_saturated {
+    if res.loadgen.saturated {
         parts.push(format!(
             "loadgen used {:.2} CPU-s on {} core(s) in {:.2} s",
-            res.loadgen_cpu_seconds, res.loadgen_cores, res.measured_seconds
+            res.loadgen.cpu_seconds, res.loadgen.cores, res.measured_seconds
         ));
     }
     if res.clean_shutdown == Some(false) {
@@ -516,34 +1077,35 @@ fn flag_details(r: &Record) -> Vec<String> {
     parts
 }
 
-/// Notes on every flagged combination, repetition by repetition.
+/// (7) Notes on every flagged stack of a cell, trial by trial.
 fn flagged(ctx: &Sections<'_>) -> String {
-    let mut md = "## Notes on flagged combinations\n\n".to_owned();
-    let flagged: Vec<_> = ctx
-        .groups
-        .iter()
-        .filter(|(_, g)| !g.flags().is_empty())
-        .collect();
-    if flagged.is_empty() {
-        md += "No combination had errors, a saturated load generator, ids running out or an unclean shutdown.\n\n";
-    }
-    for (k, g) in flagged {
-        let _ = writeln!(
-            md,
-            "- {}{} {} {} {} c={}:",
-            k.stack,
-            g.markers(),
-            db_label(k.db),
-            k.workload,
-            k.load,
-            k.connections
-        );
-        for r in &g.records {
-            let parts = flag_details(r);
-            if !parts.is_empty() {
-                let _ = writeln!(md, "  - repetition {}: {}", r.repetition, parts.join("; "));
+    let mut md = "## Notes on flagged results\n\n".to_owned();
+    let mut any = false;
+    for c in &ctx.cells {
+        for s in c.stacks.iter().filter(|s| !s.flags().is_empty()) {
+            any = true;
+            let _ = writeln!(
+                md,
+                "- {}{} {} {}:",
+                s.stack,
+                s.markers(),
+                db_label(c.key.db),
+                c.key.label()
+            );
+            for r in &s.records {
+                let parts = flag_details(r);
+                if !parts.is_empty() {
+                    let which = r.trial.as_ref().map_or_else(
+                        || format!("run {}", r.run_id),
+                        |t| format!("round {}", t.round),
+                    );
+                    let _ = writeln!(md, "  - {which}: {}", parts.join("; "));
+                }
             }
         }
+    }
+    if !any {
+        md += "No result had errors, a saturated load generator, ids running out or an unclean shutdown.\n";
     }
     md.push('\n');
     md
@@ -604,7 +1166,7 @@ fn provenance(records: &[Record]) -> String {
             }),
         ),
         (
-            "warm-up / duration",
+            "trial: warm-up / measured",
             distinct(&|r| match r.fixed_requests {
                 Some(n) => format!("{} s / {n} requests", r.warmup_seconds),
                 None => format!("{} s / {} s", r.warmup_seconds, r.duration_seconds),
@@ -635,19 +1197,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_numbers_and_spreads() {
+    fn formats_numbers() {
         assert_eq!(thousands(12_345.4), "12,345");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(1_000_000.0), "1,000,000");
         assert_eq!(ms(1234.0), "1.234");
-        let s = Spread::of(&[3.0, 1.0, 2.0, 10.0]).unwrap();
-        assert_eq!((s.median, s.min, s.max), (2.5, 1.0, 10.0));
-        assert_eq!(
-            Spread::of(&[12_001.0, 12_345.0, 12_700.0])
-                .unwrap()
-                .format(thousands),
-            "12,345 (12,001–12,700)"
-        );
-        assert_eq!(Spread::of(&[5.0]).unwrap().format(thousands), "5");
+        let i = Interval {
+            estimate: 1000.0,
+            low: 980.0,
+            high: 1015.0,
+            n: 5,
+        };
+        assert_eq!(with_interval(1000.0, Some(i)), "1,000 ±2.0 %");
+        assert_eq!(with_interval(1000.0, None), "1,000");
+    }
+
+    #[test]
+    fn within_trial_variation_ignores_the_partial_last_bucket() {
+        assert_eq!(series_cv(&[100, 100, 100, 3]), Some(0.0));
+        assert_eq!(series_cv(&[100, 3]), None);
+        assert_eq!(series_cv(&[]), None);
+        let cv = series_cv(&[90, 110, 5]).unwrap();
+        assert!((cv - 0.1414).abs() < 1e-3, "{cv}");
     }
 }

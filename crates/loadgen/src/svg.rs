@@ -1,4 +1,5 @@
-//! Hand-written SVG line charts: axes, ticks, a legend and one polyline per series.
+//! Hand-written SVG charts: line charts (axes, ticks, a legend, one polyline per series, and
+//! error bars where a series has them) and forest plots of ratios with their intervals.
 
 use std::fmt::Write as _;
 
@@ -8,6 +9,8 @@ pub struct Series {
     pub name: String,
     /// (x, y) points, drawn in x order.
     pub points: Vec<(f64, f64)>,
+    /// (x, low, high): an error bar at x (e.g. a 95 % interval).
+    pub bars: Vec<(f64, f64, f64)>,
 }
 
 /// A line chart.
@@ -128,8 +131,13 @@ pub fn render(chart: &Chart) -> String {
         .map(|p| p.0)
         .filter(|&x| usable(x, chart.log_x))
         .collect();
+    let bar_ends = chart
+        .series
+        .iter()
+        .flat_map(|s| s.bars.iter().flat_map(|&(_, lo, hi)| [lo, hi]));
     let ys: Vec<f64> = points()
         .map(|p| p.1)
+        .chain(bar_ends)
         .filter(|&y| usable(y, chart.log_y))
         .collect();
     let (x_min, x_max) = min_max(&xs).unwrap_or((1.0, 10.0));
@@ -253,6 +261,18 @@ pub fn render(chart: &Chart) -> String {
                 y_axis.map(y)
             );
         }
+        for &(x, lo, hi) in &series.bars {
+            if !(usable(x, chart.log_x) && usable(lo, chart.log_y) && usable(hi, chart.log_y)) {
+                continue;
+            }
+            let (px, y_lo, y_hi) = (x_axis.map(x), y_axis.map(lo), y_axis.map(hi));
+            let _ = writeln!(
+                s,
+                r#"<path d="M{a:.1},{y_lo:.1}H{b:.1}M{px:.1},{y_lo:.1}V{y_hi:.1}M{a:.1},{y_hi:.1}H{b:.1}" stroke="{color}" stroke-width="1.5" fill="none"/>"#,
+                a = px - 4.0,
+                b = px + 4.0,
+            );
+        }
         let ly = TOP + 10.0 + i as f64 * 20.0;
         let lx = WIDTH - RIGHT + 15.0;
         let _ = writeln!(
@@ -266,6 +286,158 @@ pub fn render(chart: &Chart) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// One row of a forest plot: an estimate and its interval.
+#[derive(Debug, Clone)]
+pub struct ForestRow {
+    pub label: String,
+    /// Rows of one group share a colour and a legend entry.
+    pub group: String,
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Ratios with their intervals, one row each, on a log axis with a line at 1.
+#[derive(Debug, Clone)]
+pub struct Forest {
+    pub title: String,
+    pub x_label: String,
+    pub rows: Vec<ForestRow>,
+}
+
+const ROW_HEIGHT: f64 = 16.0;
+const LABEL_WIDTH: f64 = 150.0;
+
+/// Renders a forest plot as a standalone SVG document.
+pub fn render_forest(forest: &Forest) -> String {
+    let mut groups: Vec<&str> = Vec::new();
+    for r in &forest.rows {
+        if !groups.contains(&r.group.as_str()) {
+            groups.push(&r.group);
+        }
+    }
+    let rows: Vec<&ForestRow> = forest
+        .rows
+        .iter()
+        .filter(|r| {
+            [r.estimate, r.low, r.high]
+                .iter()
+                .all(|v| v.is_finite() && *v > 0.0)
+        })
+        .collect();
+    let ends: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| [r.low, r.high])
+        .chain([1.0])
+        .collect();
+    let (min, max) = min_max(&ends).unwrap_or((0.5, 2.0));
+    // Symmetric around 1 on the log scale, with a margin.
+    let reach = (max.ln().abs().max(min.ln().abs()) * 1.1).max(0.05_f64.ln_1p());
+    let axis = Axis {
+        log: true,
+        lo: (-reach).exp(),
+        hi: reach.exp(),
+        px_lo: LEFT + LABEL_WIDTH,
+        px_hi: WIDTH - RIGHT,
+    };
+    let height = TOP + BOTTOM + ROW_HEIGHT * rows.len().max(1) as f64;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
+        WIDTH / 2.0,
+        escape(&forest.title)
+    );
+    let bottom = height - BOTTOM;
+    for tick in forest_ticks(axis.lo, axis.hi) {
+        let x = axis.map(tick);
+        let stroke = if (tick - 1.0).abs() < 1e-9 {
+            "#555"
+        } else {
+            "#ddd"
+        };
+        let _ = writeln!(
+            s,
+            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{bottom:.1}" stroke="{stroke}"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{tick}</text>"#,
+            bottom + 16.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        (axis.px_lo + axis.px_hi) / 2.0,
+        height - 18.0,
+        escape(&forest.x_label)
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let color = COLORS[groups.iter().position(|g| *g == r.group).unwrap_or(0) % COLORS.len()];
+        let y = TOP + ROW_HEIGHT * (i as f64 + 0.5);
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="2"/><circle cx="{:.1}" cy="{y:.1}" r="3.5" fill="{color}"><title>{} {}: {:.3} [{:.3}–{:.3}]</title></circle>"#,
+            axis.px_lo - 8.0,
+            y + 4.0,
+            escape(&r.label),
+            axis.map(r.low),
+            axis.map(r.high),
+            axis.map(r.estimate),
+            escape(&r.group),
+            escape(&r.label),
+            r.estimate,
+            r.low,
+            r.high
+        );
+    }
+    for (i, g) in groups.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let ly = TOP + 10.0 + i as f64 * 20.0;
+        let lx = WIDTH - RIGHT + 15.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            lx + 20.0,
+            lx + 26.0,
+            ly + 4.0,
+            escape(g)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Round ratios between `lo` and `hi` (1 always among them).
+fn forest_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    const CANDIDATES: [f64; 21] = [
+        0.1, 0.2, 0.25, 0.5, 0.67, 0.8, 0.9, 0.95, 0.98, 1.0, 1.02, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0,
+        4.0, 5.0, 10.0, 20.0,
+    ];
+    let inside: Vec<f64> = CANDIDATES
+        .iter()
+        .copied()
+        .filter(|&t| t >= lo && t <= hi)
+        .collect();
+    // At most seven: keep 1 and thin out the rest evenly.
+    let step = inside.len().div_ceil(7).max(1);
+    let one = inside
+        .iter()
+        .position(|&t| (t - 1.0).abs() < 1e-9)
+        .unwrap_or(0);
+    inside
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i.abs_diff(one).is_multiple_of(step))
+        .map(|(_, &t)| t)
+        .collect()
 }
 
 fn min_max(v: &[f64]) -> Option<(f64, f64)> {
@@ -311,10 +483,12 @@ mod tests {
                 Series {
                     name: "x".into(),
                     points: vec![(1.0, 10.0), (10.0, 100.0)],
+                    bars: vec![(1.0, 9.0, 11.0), (10.0, 0.0, 120.0)],
                 },
                 Series {
                     name: "y&z".into(),
                     points: vec![(1.0, 5.0), (10.0, 0.0)],
+                    bars: Vec::new(),
                 },
             ],
         };
@@ -323,5 +497,38 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("a &lt; b") && svg.contains("y&amp;z"));
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
+        // One error bar: the other reaches 0 on a log axis and is left out.
+        assert_eq!(svg.matches("<path").count(), 1);
+    }
+
+    #[test]
+    fn forest_plots_draw_one_interval_per_row_around_one() {
+        let row = |label: &str, group: &str, estimate: f64| ForestRow {
+            label: label.into(),
+            group: group.into(),
+            estimate,
+            low: estimate * 0.97,
+            high: estimate * 1.03,
+        };
+        let forest = Forest {
+            title: "sqlite".into(),
+            x_label: "ratio".into(),
+            rows: vec![
+                row("read c=1", "rocket", 0.8),
+                row("read c=1", "actix", 1.1),
+                row("read c=10", "actix", f64::NAN),
+            ],
+        };
+        let svg = render_forest(&forest);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<circle").count(), 2, "the NaN row is left out");
+        assert!(svg.contains(">1</text>"), "a tick at 1: {svg}");
+        assert!(svg.contains(">rocket<") && svg.contains(">actix<"));
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+        assert_eq!(
+            forest_ticks(0.5, 2.0).iter().filter(|&&t| t == 1.0).count(),
+            1
+        );
+        assert!(forest_ticks(0.5, 2.0).len() <= 7);
     }
 }

@@ -75,9 +75,25 @@ async fn measures_a_spawned_server_and_stops_it_cleanly() {
     assert_eq!(rec.db, Some(DbKind::Sqlite));
     assert_eq!((rec.results.requests, rec.results.ok), (200, 200));
     assert_eq!(rec.results.clean_shutdown, Some(true));
-    assert!(rec.results.server_cpu_seconds.is_some_and(|c| c >= 0.0));
-    assert!(rec.results.server_peak_rss_bytes.is_some_and(|b| b > 0));
-    assert!(rec.results.server_vmhwm_bytes.is_some_and(|b| b > 0));
+    let server = rec
+        .results
+        .server
+        .expect("loadgen knows the pid of a server it started");
+    assert!(server.cpu_seconds.is_some_and(|c| c >= 0.0));
+    assert!(server.peak_rss_bytes.is_some_and(|b| b > 0));
+    assert!(server.vmhwm_bytes.is_some_and(|b| b > 0));
+    // The window's machine noise and series are recorded; the histogram decodes to the counts.
+    let noise = rec.results.noise;
+    assert!(noise.core_seconds > 0.0, "{noise:?}");
+    assert!(noise.steal_seconds >= 0.0 && noise.other_cpu_seconds >= 0.0);
+    assert_eq!(rec.results.series.interval_ms, 100);
+    assert_eq!(rec.results.series.ok.iter().sum::<u64>(), 200);
+    let histogram = loadgen::record::decode_histogram(&rec.results.histogram).unwrap();
+    assert_eq!(histogram.len(), 200);
+    assert_eq!(
+        histogram.value_at_quantile(0.99),
+        rec.results.latency_us.p99
+    );
     assert_eq!(
         (rec.server_workers, rec.server_pool_size),
         (Some(1), Some(2))

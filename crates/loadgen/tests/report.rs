@@ -1,121 +1,412 @@
-//! Records round-trip through JSON, and the report renders from the checked-in fixture alone.
+//! Records round-trip through JSON, runs measured by several load generators merge exactly,
+//! and the report renders ratios with intervals, ties, flags and plots from records alone.
+//! The records are made here, from known throughputs and latencies, so every figure the
+//! report prints can be worked out by hand.
 
 use std::path::Path;
 
-use loadgen::record::{self, Record, SCHEMA_VERSION};
+use harness::DbKind;
+use loadgen::cost::{COST_SCHEMA_VERSION, Category, CostRecord};
+use loadgen::engine::{ErrorCounts, LatencySummary, new_histogram};
+use loadgen::record::{
+    self, LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results, SCHEMA_VERSION, Series,
+    ServerUsage, Trial, encode_histogram,
+};
+use loadgen::workload::WorkloadKind;
 
-fn fixture() -> &'static Path {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/records.jsonl"
-    ))
+const COMPARISON: &str = "cmp-1";
+const BASELINE: &str = "base-stack";
+
+/// A trial record: `throughput` ok req/s over one second, every latency `latency_us`.
+fn trial(
+    stack: &str,
+    workload: WorkloadKind,
+    connections: usize,
+    round: u32,
+    throughput: f64,
+    latency_us: u64,
+) -> Record {
+    let requests = throughput.round() as u64;
+    let mut histogram = new_histogram();
+    histogram.record_n(latency_us, requests).unwrap();
+    let cell = format!("sqlite {workload} closed c={connections}");
+    Record {
+        schema_version: SCHEMA_VERSION,
+        run_id: format!("{COMPARISON}/{cell}/{round}/{stack}/0"),
+        stack: stack.to_owned(),
+        db: Some(DbKind::Sqlite),
+        workload,
+        mix: None,
+        path: None,
+        load_model: LoadModelKind::Closed,
+        connections,
+        threads: 1,
+        target_rate: None,
+        fixed_requests: None,
+        duration_seconds: 1.0,
+        warmup_seconds: 0.25,
+        seeded: 10_000,
+        seeded_for_delete: 100_000,
+        server_workers: Some(1),
+        server_pool_size: Some(2),
+        trial: Some(Trial {
+            comparison: COMPARISON.to_owned(),
+            cell,
+            baseline: BASELINE.to_owned(),
+            round,
+            position: 0,
+            attempt: 0,
+            discarded: (round == 0).then(|| "warm-up round".to_owned()),
+            target: 0.03,
+        }),
+        results: Results {
+            requests,
+            ok: requests,
+            errors: ErrorCounts::default(),
+            errors_total: 0,
+            throughput,
+            achieved_rate: throughput,
+            late_sends: 0,
+            ids_exhausted: false,
+            measured_seconds: 1.0,
+            latency_us: LatencySummary::from_histogram(&histogram),
+            histogram: encode_histogram(&histogram).unwrap(),
+            series: Series {
+                interval_ms: 100,
+                ok: vec![requests / 10; 10],
+            },
+            server: Some(ServerUsage {
+                cpu_seconds: Some(0.5),
+                peak_rss_bytes: Some(12 << 20),
+                vmhwm_bytes: Some(13 << 20),
+            }),
+            requests_per_server_cpu_second: Some(requests as f64 / 0.5),
+            loadgen: LoadgenUsage {
+                cpu_seconds: 0.4,
+                cores: 1,
+                saturated: false,
+            },
+            noise: Noise {
+                core_seconds: 2.0,
+                steal_seconds: 0.01,
+                database_cpu_seconds: 0.0,
+                other_cpu_seconds: 0.02,
+            },
+            clean_shutdown: None,
+            integrity: None,
+        },
+        provenance: Provenance {
+            git_commit: Some("0123456789abcdef0123456789abcdef01234567".to_owned()),
+            git_dirty: Some(false),
+            rustc: Some("rustc 1.95.0 (59807616e 2026-04-14)".to_owned()),
+            build_profile: Some("bench-release".to_owned()),
+            cpu_model: Some("Test CPU @ 3.0GHz".to_owned()),
+            cores: 2,
+            pinning: "server cores 0, loadgen cores 1".to_owned(),
+            hostname: Some("bench-host".to_owned()),
+            date: format!("2026-05-01T10:{round:02}:00Z"),
+            command: "loadgen matrix --servers base-stack,other-stack".to_owned(),
+        },
+    }
+}
+
+/// Two cells of five counted rounds (and a warm-up round each):
+/// - hello c=1: other-stack is 10 % faster in every round, whatever the drift;
+/// - hello c=10: other-stack is +5 %, -5 %, +5 %, -5 %, 0: a tie;
+///
+/// and one other-stack trial with three 5xx answers.
+fn records() -> Vec<Record> {
+    let drift = [1.0, 0.9, 1.1, 0.95, 1.05];
+    let mut out = Vec::new();
+    for round in 0..=5u32 {
+        let d = if round == 0 {
+            0.5
+        } else {
+            drift[round as usize - 1]
+        };
+        out.push(trial(
+            BASELINE,
+            WorkloadKind::Hello,
+            1,
+            round,
+            10_000.0 * d,
+            100,
+        ));
+        out.push(trial(
+            "other-stack",
+            WorkloadKind::Hello,
+            1,
+            round,
+            11_000.0 * d,
+            90,
+        ));
+        let swing = [1.0, 1.05, 0.95, 1.05, 0.95, 1.0][round as usize];
+        out.push(trial(
+            BASELINE,
+            WorkloadKind::Hello,
+            10,
+            round,
+            40_000.0 * d,
+            250,
+        ));
+        let mut r = trial(
+            "other-stack",
+            WorkloadKind::Hello,
+            10,
+            round,
+            40_000.0 * d * swing,
+            260,
+        );
+        if round == 3 {
+            r.results.errors.status_5xx = 3;
+            r.results.errors_total = 3;
+        }
+        out.push(r);
+    }
+    out
+}
+
+fn write_records(dir: &Path, records: &[Record]) -> std::path::PathBuf {
+    let path = dir.join("records.jsonl");
+    for r in records {
+        record::append(&path, r).unwrap();
+    }
+    path
 }
 
 #[test]
 fn records_round_trip_and_carry_the_schema_version() {
-    let records = record::read_all(fixture()).unwrap();
-    assert_eq!(records.len(), 24);
-    for r in &records {
-        let json = serde_json::to_string(r).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(value["schema_version"], SCHEMA_VERSION);
-        assert!(value["results"]["latency_us"]["p99_9"].is_u64());
-        assert!(value["provenance"]["git_commit"].is_string());
-        let back: Record = serde_json::from_str(&json).unwrap();
-        assert_eq!(&back, r);
-    }
-    // Appending writes one line per record that reads back identically.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sub/records.jsonl");
-    for r in &records[..3] {
-        record::append(&path, r).unwrap();
-    }
-    assert_eq!(record::read_all(&path).unwrap(), records[..3].to_vec());
-    // Another schema version is refused with a clear message.
-    let other = std::fs::read_to_string(fixture())
+    let records = records();
+    let path = write_records(dir.path(), &records);
+    assert_eq!(record::read_all(&path).unwrap(), records);
+    let line = std::fs::read_to_string(&path)
         .unwrap()
         .lines()
         .next()
         .unwrap()
-        .replace("\"schema_version\":1", "\"schema_version\":2");
+        .to_owned();
+    let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(value["schema_version"], SCHEMA_VERSION);
+    assert!(value["results"]["histogram"].is_string());
+    assert_eq!(value["trial"]["round"], 0);
+    // Another schema version is refused with a clear message, before its fields are read.
     let bad = dir.path().join("bad.jsonl");
-    std::fs::write(&bad, other).unwrap();
+    std::fs::write(&bad, r#"{"schema_version":1,"stack":"old"}"#).unwrap();
     let err = record::read_all(&bad).unwrap_err();
-    assert!(format!("{err:#}").contains("schema_version 2"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("schema_version 1 (this loadgen reads 2"),
+        "{err:#}"
+    );
 }
 
 #[test]
-fn report_renders_medians_spreads_flags_and_svg() {
+fn records_of_one_run_from_two_load_generators_merge_exactly() {
+    let mut a = trial(BASELINE, WorkloadKind::Read, 64, 1, 6000.0, 100);
+    let mut b = trial(BASELINE, WorkloadKind::Read, 64, 1, 4000.0, 1000);
+    b.run_id = a.run_id.clone();
+    b.results.series.ok = vec![400; 12];
+    a.results.loadgen.saturated = false;
+    b.results.loadgen.saturated = true;
+    let merged = record::merge_runs(vec![a.clone(), b.clone()]).unwrap();
+    assert_eq!(merged.len(), 1);
+    let m = &merged[0].results;
+    assert_eq!((m.requests, m.ok), (10_000, 10_000));
+    assert_eq!(m.throughput, 10_000.0);
+    assert_eq!(merged[0].connections, 128);
+    // 6,000 answers at 100 µs and 4,000 at 1,000 µs: the median is 100, p90 is 1,000.
+    assert_eq!(m.latency_us.p50, 100);
+    assert_eq!(m.latency_us.p90, 1000);
+    assert_eq!(
+        record::decode_histogram(&m.histogram).unwrap().len(),
+        10_000
+    );
+    assert_eq!(m.series.ok.len(), 12);
+    assert_eq!(m.series.ok[0], 600 + 400);
+    assert_eq!(m.series.ok[11], 400);
+    assert!(m.loadgen.saturated);
+    // Different runs stay apart; different stacks under one run id are refused.
+    let mut c = b.clone();
+    c.run_id = "other".to_owned();
+    assert_eq!(record::merge_runs(vec![a.clone(), c]).unwrap().len(), 2);
+    let mut d = b;
+    d.stack = "other-stack".to_owned();
+    assert!(record::merge(&[a, d]).is_err());
+}
+
+#[test]
+fn report_renders_ratios_ties_flags_and_plots() {
     let dir = tempfile::tempdir().unwrap();
-    let out = loadgen::report::render_report(fixture(), dir.path()).unwrap();
+    let path = write_records(dir.path(), &records());
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checks.jsonl"),
+        dir.path().join("checks.jsonl"),
+    )
+    .unwrap();
+    let out = loadgen::report::render_report(&path, dir.path()).unwrap();
     let md = std::fs::read_to_string(&out.summary).unwrap();
 
-    // (1) ms per operation: axum hello at 1 connection, mean latency 83.3 / 81.0 / 78.7 µs.
-    assert!(md.contains("## Milliseconds per operation"));
+    // The headline: a clear 10 % lead (every round's ratio is 1.1: a zero-width interval), and
+    // a tie, whose interval holds 1; the baseline's throughput is the geometric mean of its
+    // five counted trials (the warm-up round left out).
+    assert!(md.contains("## Which stack is faster"), "{md}");
     assert!(
-        md.contains(
-            "| stack | hello c=1 | hello c=10 | create c=1 | create c=10 | reliability checks |"
-        ),
+        md.contains("| cell | base-stack ok req/s | other-stack vs base-stack |"),
         "{md}"
     );
-    assert!(md.contains("| axum | 0.081 (0.079–0.083) |"), "{md}");
-    // (2) throughput medians with spreads.
-    assert!(md.contains("| axum | 1 | 12,345 (12,001–12,700) |"), "{md}");
+    assert!(md.contains("| hello c=1 | 9,975 ±"), "{md}");
+    assert!(md.contains("| 1.10x [1.10–1.10] |"), "{md}");
+    assert!(md.contains("| hello c=10 | 39,900 ±"), "{md}");
+    assert!(md.contains("tie [0.94–1.06]¹ |"), "{md}");
+    // Precision: one of the two ratios is within the target.
     assert!(
-        md.contains("| actix | 1 | 11,500 (11,000–11,900) |"),
+        md.contains("1 of 2 ratios (50 %) have a 95 % interval within ±3 %"),
         "{md}"
     );
-    // Flags: actix create c=10 had 5xx in one repetition, axum hello c=10 saturated loadgen once;
-    // the markers appear in every table where the combination does.
-    assert!(md.contains("| actix¹ | 10 | 8,900 (8,800–9,050) |"), "{md}");
+    assert!(md.contains("1 of them are ties"), "{md}");
+    // Milliseconds per operation from the merged histograms, with the reliability verdicts.
     assert!(
-        md.contains("| axum² | 10 | 41,000 (40,000–42,000) |"),
+        md.contains("| stack | hello c=1 | hello c=10 | reliability checks |"),
         "{md}"
     );
-    // The per-stack reliability verdicts from checks.jsonl beside the records.
-    assert!(md.contains("| actix | 0.087 (0.084–0.091) | 0.220 (0.217–0.222) | 0.328 (0.318–0.345) | 1.124 (1.105–1.136)¹ | FAILED: schemathesis |"), "{md}");
-    assert!(md.contains("| axum | 0.081 (0.079–0.083) | 0.244 (0.238–0.250)² | 0.323 (0.312–0.333) | 1.099 (1.075–1.111) | passed |"), "{md}");
+    assert!(md.contains("| base-stack | 0.100 | 0.250 |"), "{md}");
     assert!(
-        md.contains(
-            "| actix | schemathesis | FAILED | `scripts/schemathesis.sh --quick` | 0123456789ab |"
-        ),
+        md.contains("| other-stack | 0.090 | 0.260¹ | FAILED: schemathesis |"),
         "{md}"
     );
+    // The sweep table: geometric means with intervals, ratios, percentiles, errors, trials.
     assert!(
-        md.contains("| axum² | 10 | 45,556 (44,444–46,667) |"),
-        "efficiency table marks it too: {md}"
+        md.contains("| other-stack¹ | 10 | 39,8"),
+        "the flagged stack is marked: {md}"
     );
-    assert!(md.contains("actix¹ sqlite create closed c=10"), "{md}");
-    assert!(md.contains("repetition 1: 3 errors of"), "{md}");
-    assert!(md.contains("5xx 3"), "{md}");
-    // (3) efficiency and provenance.
-    assert!(
-        md.contains("## Efficiency") && md.contains("| axum | 1 | 13,") && md.contains("12.0"),
-        "{md}"
-    );
+    assert!(md.contains("| 0.260 | 0.260 | 0.260 | 3 | 5 |"), "{md}");
+    // Flags name the round.
+    assert!(md.contains("- other-stack¹ sqlite hello c=10:"), "{md}");
+    assert!(md.contains("round 3: 3 errors of"), "{md}");
+    // Efficiency, noise and provenance.
+    assert!(md.contains("## Efficiency") && md.contains("12.0"), "{md}");
+    assert!(md.contains("| sqlite hello c=1 | 12 | 2 | 0.5 % |"), "{md}");
     assert!(
         md.contains("Test CPU @ 3.0GHz")
             && md.contains("bench-release")
             && md.contains("rustc 1.95.0")
-    );
-    assert!(
-        md.contains("2026-05-01T10:00:00Z … 2026-05-01T10:23:00Z"),
+            && md.contains("2026-05-01T10:00:00Z … 2026-05-01T10:05:00Z"),
         "{md}"
     );
-    assert!(md.contains("`loadgen matrix --servers axum="), "{md}");
 
-    // Plots: throughput and p99 per db/workload, one polyline per stack.
-    assert_eq!(out.plots.len(), 4);
-    for plot in &out.plots {
+    // Plots: the forest plot of ratios, and throughput (with error bars) and p99 per sweep.
+    let names: Vec<String> = out
+        .plots
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ratios-sqlite.svg",
+            "throughput-sqlite-hello.svg",
+            "p99-sqlite-hello.svg"
+        ]
+    );
+    for (plot, name) in out.plots.iter().zip(&names) {
         let svg = std::fs::read_to_string(plot).unwrap();
-        assert!(svg.starts_with("<svg"), "{}", plot.display());
-        assert!(svg.trim_end().ends_with("</svg>"), "{}", plot.display());
-        assert_eq!(svg.matches("<polyline").count(), 2, "{}", plot.display());
-        assert!(svg.contains(">axum<") && svg.contains(">actix<"));
-        let name = plot.file_name().unwrap().to_string_lossy();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
         assert!(
             md.contains(&format!("plots/{name}")),
             "summary links {name}"
         );
+        assert!(!svg.contains("NaN"), "{name}");
     }
+    let throughput = std::fs::read_to_string(&out.plots[1]).unwrap();
+    assert_eq!(throughput.matches("<polyline").count(), 2);
+    assert_eq!(
+        throughput.matches("<path").count(),
+        4,
+        "an error bar per point"
+    );
+    let forest = std::fs::read_to_string(&out.plots[0]).unwrap();
+    assert_eq!(forest.matches("<circle").count(), 2, "one row per ratio");
+}
+
+#[test]
+fn a_cell_is_summed_up_in_a_line_per_stack() {
+    let records = records();
+    let lines = loadgen::report::analyse_cell(&records, "sqlite hello closed c=1", COMPARISON);
+    assert_eq!(
+        lines,
+        [
+            "base-stack: 9,975 ok req/s, baseline",
+            "other-stack: 10,972 ok req/s, 1.10x [1.10–1.10] vs base-stack"
+        ]
+    );
+    assert_eq!(
+        loadgen::report::analyse_cell(&records, "sqlite hello closed c=1", "another"),
+        ["no counted trials"]
+    );
+}
+
+/// A count of `per_request` instructions, `http` of them in the HTTP layer.
+fn cost(stack: &str, workload: WorkloadKind, run: usize, per_request: u64) -> CostRecord {
+    let requests = 1000;
+    CostRecord {
+        schema_version: COST_SCHEMA_VERSION,
+        stack: stack.to_owned(),
+        db: DbKind::Sqlite,
+        workload,
+        run,
+        warmup: 200,
+        requests,
+        seeded: 1000,
+        errors: 0,
+        instructions: per_request * requests as u64,
+        per_request: per_request as f64,
+        split: [
+            (Category::Http, per_request * requests as u64 / 4),
+            (Category::Database, per_request * requests as u64 / 2),
+        ]
+        .into(),
+        build_profile: Some("bench-release".to_owned()),
+        valgrind: "valgrind-3.19.0".to_owned(),
+        git_commit: None,
+        date: "2026-05-01T10:00:00Z".to_owned(),
+    }
+}
+
+#[test]
+fn report_renders_instruction_counts_with_their_agreement_and_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_records(dir.path(), &records());
+    let costs = [
+        cost(BASELINE, WorkloadKind::Read, 1, 400_000),
+        cost(BASELINE, WorkloadKind::Read, 2, 400_400),
+        cost("other-stack", WorkloadKind::Read, 1, 600_000),
+        cost("other-stack", WorkloadKind::Read, 2, 612_000),
+    ];
+    let lines: Vec<String> = costs
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap())
+        .collect();
+    std::fs::write(dir.path().join("cost.jsonl"), lines.join("\n")).unwrap();
+    let out = loadgen::report::render_report(&path, dir.path()).unwrap();
+    let md = std::fs::read_to_string(&out.summary).unwrap();
+    assert!(
+        md.contains("## Instructions per request (callgrind)"),
+        "{md}"
+    );
+    // Means of the two runs, the other stack as a ratio to the first.
+    assert!(md.contains("| read | 400k | 606k (1.51x) |"), "{md}");
+    // 0.1 % apart for the baseline, 2 % for the other: one of two within 1 %.
+    assert!(
+        md.contains("1 of 2 counts taken 2 times agree within 1 %")
+            && md.contains("is 2.0 % (other-stack read)"),
+        "{md}"
+    );
+    // The split: a quarter HTTP, half database, per request.
+    assert!(
+        md.contains("| read | base-stack | 100k | — | 200k |"),
+        "{md}"
+    );
 }

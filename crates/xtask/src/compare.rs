@@ -1,7 +1,8 @@
 //! The comparison (`scripts/compare.sh`): builds every server and loadgen once with the
-//! benchmark profile, drives each stack under the same load in phases (`loadgen matrix`:
-//! interleaved repetitions, a fresh database and server per run, server and load generator on
-//! disjoint cores), records the reliability verdicts, and renders the report.
+//! benchmark profile, measures every cell of the comparison (`loadgen matrix`: all stacks'
+//! servers side by side on clones of one seeded database, randomized interleaved trials until
+//! the ratios' intervals are narrow enough; server and load generator on disjoint cores),
+//! records the reliability verdicts, and renders the report.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,85 +15,29 @@ use crate::run::{self, run};
 /// `cargo xtask compare` options; anything else is passed to every `loadgen matrix` call.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A short smoke run of the same pipeline (about 3 minutes; no reliability verdicts)
+    /// A short smoke run of the same pipeline (SQLite, short trials; no reliability verdicts)
     #[arg(long)]
     quick: bool,
     /// Results folder [default: results/<date>-<host>, with -quick for --quick]
     #[arg(long)]
     out: Option<PathBuf>,
-    /// More `loadgen matrix` flags, overriding the presets (e.g. --repetitions 5 --duration 10s)
+    /// More `loadgen matrix` flags (e.g. --target-percent 2 --cell-budget 60s)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     matrix_args: Vec<String>,
 }
 
-/// One phase of the comparison: a `loadgen matrix` call.
-struct Phase {
-    workloads: &'static str,
-    connections: &'static str,
-    dbs: &'static str,
-}
-
-impl Phase {
-    fn args(&self) -> [&'static str; 6] {
-        [
-            "--workloads",
-            self.workloads,
-            "--connections",
-            self.connections,
-            "--dbs",
-            self.dbs,
-        ]
-    }
-}
-
-/// The published todo benchmark's shape: ms per operation, 1 and 10 clients.
-const TODO_SHAPE: Phase = Phase {
-    workloads: "hello,create,read,update,delete",
-    connections: "1,10",
-    dbs: "sqlite,postgres",
-};
-
-/// The full comparison's phases. Each runs its repetitions interleaved across the stacks.
-const PHASES: [Phase; 3] = [
-    TODO_SHAPE,
+/// The comparison's groups of cells (`loadgen matrix --phase WORKLOADS:CONNECTIONS:DBS`).
+const PHASES: [&str; 3] = [
+    // The published todo benchmark's shape: ms per operation, 1 and 10 clients.
+    "hello,create,read,update,delete:1,10:sqlite,postgres",
     // Under load: the concurrency sweep continues for the read-heavy and realistic mixes.
-    Phase {
-        workloads: "read,mixed",
-        connections: "64,256",
-        dbs: "sqlite,postgres",
-    },
+    "read,mixed:64,256:sqlite,postgres",
     // The I/O-wait and CPU probes of the Python-vs-Rust comparisons (no database work).
-    Phase {
-        workloads: "sleep,fibonacci",
-        connections: "64",
-        dbs: "sqlite",
-    },
+    "sleep,fibonacci:64:sqlite",
 ];
 
-const PRESET: [&str; 10] = [
-    "--warmup",
-    "1s",
-    "--duration",
-    "3s",
-    "--repetitions",
-    "3",
-    "--seed",
-    "2000",
-    "--delete-seed",
-    "30000",
-];
-const QUICK_PRESET: [&str; 10] = [
-    "--warmup",
-    "500ms",
-    "--duration",
-    "1s",
-    "--repetitions",
-    "1",
-    "--seed",
-    "1000",
-    "--delete-seed",
-    "10000",
-];
+/// `--quick`: the todo shape on SQLite only, in short trials.
+const QUICK_PHASES: [&str; 1] = ["hello,create,read,update,delete:1,10:sqlite"];
 
 /// `results/<date>-<host>[-quick]`.
 fn default_out(quick: bool) -> PathBuf {
@@ -132,29 +77,34 @@ pub fn compare(args: &Args) -> anyhow::Result<()> {
     let bin = harness::cargo::build_measured()?;
     let loadgen = bin.join("loadgen");
     // PostgreSQL: PG_ADMIN_URL names a cluster where databases may be created; otherwise a
-    // throwaway one with PostgreSQL's durable defaults lives as long as the run.
+    // throwaway one with PostgreSQL's durable defaults, on the server's cores, lives as long
+    // as the run.
     let (admin_url, _cluster) = match std::env::var("PG_ADMIN_URL") {
         Ok(url) => (url, None),
         Err(_) => {
-            let cluster = Cluster::start(Options::BENCHMARK)?;
+            // The database shares the server's cores, so the load generator's stay its own.
+            let cores = loadgen::monitor::Pinning::auto().map(|p| p.server_list());
+            let cluster = Cluster::start(Options {
+                cores,
+                ..Options::BENCHMARK
+            })?;
             (cluster.url(), Some(cluster))
         }
     };
-    let (phases, preset): (&[Phase], _) = if args.quick {
-        (&[TODO_SHAPE], QUICK_PRESET)
-    } else {
-        (&PHASES, PRESET)
-    };
-    for phase in phases {
-        run(std::process::Command::new(&loadgen)
-            .arg("matrix")
-            .arg("--out")
-            .arg(&out)
-            .args(preset)
-            .args(phase.args())
-            .args(&args.matrix_args)
-            .env("PG_ADMIN_URL", &admin_url))?;
+    let phases: &[&str] = if args.quick { &QUICK_PHASES } else { &PHASES };
+    let mut matrix = std::process::Command::new(&loadgen);
+    matrix.arg("matrix").arg("--out").arg(&out);
+    if args.quick {
+        matrix.arg("--quick");
     }
+    for phase in phases {
+        matrix.arg("--phase").arg(phase);
+    }
+    let measuring = std::time::Instant::now();
+    run(matrix
+        .args(&args.matrix_args)
+        .env("PG_ADMIN_URL", &admin_url))?;
+    println!("measurement: {:.0} s", measuring.elapsed().as_secs_f64());
     if !args.quick {
         crate::reliability::reliability(&out)?;
     }

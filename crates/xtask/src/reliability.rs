@@ -114,6 +114,7 @@ pub fn reliability(dir: &Path) -> anyhow::Result<()> {
                 stack: stack.name.to_owned(),
                 check: check.name().to_owned(),
                 passed,
+                informational: matches!(check, Check::Strict),
                 command,
                 commit: commit.clone(),
                 date: loadgen::record::utc_now_rfc3339(),

@@ -1,0 +1,612 @@
+//! A comparison's cell, measured by randomized multiple interleaved trials (Abedi and Brecht,
+//! ICPE 2017): every stack's server of the cell (one database, workload, load model and
+//! connection count) runs at once on a clone of one seeded database, each pinned to the same
+//! cores; round after round the load visits them one short trial each, in a new random order
+//! every round. Drift of the machine then hits every stack alike, and each round gives one
+//! paired ratio per stack ([`crate::stats`]). Rounds are added until every ratio's 95 %
+//! interval is as narrow as asked, or the cell's time budget is spent; trials on a disturbed
+//! machine (CPU steal, other processes) are redone, and kept in the records, marked.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use harness::DbKind;
+use harness::db::FreshDb;
+use harness::rng::Rng;
+use harness::server::{Server, ServerSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{self, LoadConfig, LoadModel, Target};
+use crate::measure::{self, About, MeasureOptions};
+use crate::record::{self, Provenance, Record, Trial};
+use crate::stats::{self, Interval};
+use crate::workload::{SeededIds, Workload, WorkloadKind};
+
+/// How the cells are measured.
+#[derive(Debug, Clone)]
+pub struct Design {
+    /// The measured part of a trial (a `delete` trial measures a fixed count instead).
+    pub trial: Duration,
+    /// Load before each trial's measured part, not counted.
+    pub trial_warmup: Duration,
+    /// The requests a `delete` trial measures (each deletes a seeded task once).
+    pub delete_requests: u64,
+    /// Rounds before the intervals may stop the cell.
+    pub min_rounds: u32,
+    pub max_rounds: u32,
+    /// No round starts once this much of the cell's time is spent.
+    pub budget: Duration,
+    /// The relative half-width every ratio's 95 % interval should reach (0.03 is ±3 %).
+    pub target: f64,
+    /// A disturbed trial is redone at most this many times (the last attempt counts).
+    pub max_redos: u32,
+    /// A trial is disturbed when steal, or other processes' CPU, exceeds this share of the
+    /// machine's CPU time during its window.
+    pub steal_limit: f64,
+    pub other_limit: f64,
+}
+
+impl Default for Design {
+    fn default() -> Self {
+        Self {
+            trial: Duration::from_millis(400),
+            trial_warmup: Duration::from_millis(100),
+            delete_requests: 5000,
+            min_rounds: 5,
+            max_rounds: 30,
+            budget: Duration::from_secs(45),
+            target: 0.03,
+            max_redos: 2,
+            steal_limit: 0.05,
+            other_limit: 0.10,
+        }
+    }
+}
+
+/// One cell: what every stack in it is measured under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellPlan {
+    pub db: DbKind,
+    pub workload: WorkloadKind,
+    pub model: LoadModel,
+    pub connections: usize,
+}
+
+impl CellPlan {
+    /// `sqlite read closed c=64`, or `postgres mixed open@5000 c=64`.
+    pub fn name(&self) -> String {
+        let model = match self.model {
+            LoadModel::Closed => "closed".to_owned(),
+            LoadModel::Open { rate } => format!("open@{rate}"),
+        };
+        format!(
+            "{} {} {model} c={}",
+            self.db, self.workload, self.connections
+        )
+    }
+}
+
+/// A stack of the comparison: its name and how to start its server.
+#[derive(Debug, Clone)]
+pub struct Contender {
+    pub name: String,
+    pub server: ServerSpec,
+}
+
+/// A seeded database every cell of its kind clones for each stack, so each starts from the
+/// same bytes and no cell spends its time seeding.
+#[derive(Debug)]
+pub struct Template {
+    pub db: FreshDb,
+    /// Tasks for reads, updates and lists.
+    pub ids: Vec<i64>,
+    /// Tasks a delete may remove.
+    pub delete_ids: Vec<i64>,
+    pub seconds: f64,
+}
+
+impl Template {
+    /// Starts `seeder`'s server on a fresh database of `kind`, creates `seed + delete_seed`
+    /// tasks through the API, and stops it, keeping the database. (Every stack runs the same
+    /// migrations, so any of them may seed it.)
+    pub async fn create(
+        kind: DbKind,
+        seeder: &ServerSpec,
+        pg_admin_url: Option<&str>,
+        opts: &MeasureOptions,
+    ) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let spec = seeder.clone();
+        let admin = pg_admin_url.map(str::to_owned);
+        let health = opts.health_timeout;
+        let server = blocking(move || {
+            let mut server = spec.start(kind, admin.as_deref())?;
+            server.wait_healthy(health)?;
+            Ok(server)
+        })
+        .await?;
+        let target = Target::from_addr(server.addr());
+        let seeded = engine::seed_tasks(
+            &target,
+            opts.seed + opts.delete_seed,
+            opts.seed_connections,
+            opts.load.timeout,
+        )
+        .await;
+        let grace = opts.shutdown_grace;
+        let (stopped, db) = blocking(move || server.stop_keeping_db(grace)).await?;
+        let mut ids = seeded.context("seeding the template database")?;
+        anyhow::ensure!(
+            stopped.clean(),
+            "the seeding server did not stop cleanly ({})",
+            stopped.describe()
+        );
+        let db = db.context("the seeding server's database is its own")?;
+        if let FreshDb::Postgres { url, .. } = &db {
+            // Planner statistics for every clone, and no autovacuum pass in the middle of one.
+            harness::db::psql(url, "VACUUM ANALYZE tasks")?;
+        }
+        let delete_ids = ids.split_off(opts.seed.min(ids.len()));
+        Ok(Self {
+            db,
+            ids,
+            delete_ids,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Why a cell stopped adding rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// Every ratio's interval reached the target.
+    Reached,
+    /// The time budget was spent first.
+    Budget,
+    MaxRounds,
+    /// The delete pool could not serve another round.
+    DeletePool,
+}
+
+impl Stop {
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::Reached => "intervals reached the target",
+            Self::Budget => "time budget spent",
+            Self::MaxRounds => "round limit reached",
+            Self::DeletePool => "delete pool spent",
+        }
+    }
+}
+
+/// What `cells.jsonl` says of one cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellSummary {
+    pub cell: String,
+    pub baseline: String,
+    pub stacks: Vec<String>,
+    /// Counted rounds (the warm-up round aside).
+    pub rounds: u32,
+    pub stop: Stop,
+    pub target: f64,
+    /// Wall time of the cell: servers started, rounds, servers stopped.
+    pub seconds: f64,
+    /// Disturbed trials that were redone.
+    pub redone: u32,
+    /// Stacks whose server did not exit cleanly on SIGTERM after the cell.
+    pub unclean_shutdowns: Vec<String>,
+    pub run: String,
+}
+
+/// A stack's server in a cell, and the tasks its trials use.
+struct Running {
+    name: String,
+    server: Server,
+    target: Target,
+    ids: Arc<SeededIds>,
+    /// The most delete ids one trial used.
+    most_deletes: usize,
+}
+
+/// Runs `f` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("a blocking task panicked")?
+}
+
+/// Everything a cell needs besides its plan.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub design: &'a Design,
+    pub contenders: &'a [Contender],
+    /// Index into `contenders` of the stack the others are compared with.
+    pub baseline: usize,
+    /// Load-generator settings (threads, pinning, timeouts); the load itself comes from the plan.
+    pub options: &'a MeasureOptions,
+    pub provenance: &'a Provenance,
+    /// Trial records are appended here as they finish.
+    pub records: &'a Path,
+    /// A name for this comparison, shared by its cells' run ids.
+    pub run: &'a str,
+}
+
+/// What a cell reports while it runs: (round, the widest interval so far).
+pub type Progress<'p> = &'p dyn Fn(u32, Option<f64>);
+
+/// Measures one cell; its trial records are appended as they finish.
+pub async fn run_cell(
+    plan: &CellPlan,
+    template: &Template,
+    ctx: &Context<'_>,
+    progress: Progress<'_>,
+) -> anyhow::Result<CellSummary> {
+    let started = Instant::now();
+    let cell = plan.name();
+    let design = ctx.design;
+    let mut running = Vec::with_capacity(ctx.contenders.len());
+    for contender in ctx.contenders {
+        let db = FreshDb::clone_of(&template.db)?;
+        let spec = contender.server.clone();
+        let health = ctx.options.health_timeout;
+        let server = blocking(move || {
+            let mut server = spec.start_with(db)?;
+            server.wait_healthy(health)?;
+            Ok(server)
+        })
+        .await
+        .with_context(|| format!("starting {}", contender.name))?;
+        running.push(Running {
+            name: contender.name.clone(),
+            target: Target::from_addr(server.addr()),
+            server,
+            ids: Arc::new(SeededIds::new(
+                template.ids.clone(),
+                template.delete_ids.clone(),
+            )),
+            most_deletes: 0,
+        });
+    }
+    let outcome = rounds(plan, &cell, &mut running, ctx, progress).await;
+    let mut unclean = Vec::new();
+    for r in running {
+        let grace = ctx.options.shutdown_grace;
+        let name = r.name.clone();
+        let stopped = blocking(move || r.server.stop(grace)).await?;
+        if !stopped.clean() {
+            unclean.push(name);
+        }
+    }
+    let (rounds, stop, redone) = outcome?;
+    Ok(CellSummary {
+        cell,
+        baseline: ctx.contenders[ctx.baseline].name.clone(),
+        stacks: ctx.contenders.iter().map(|c| c.name.clone()).collect(),
+        rounds,
+        stop,
+        target: design.target,
+        seconds: started.elapsed().as_secs_f64(),
+        redone,
+        unclean_shutdowns: unclean,
+        run: ctx.run.to_owned(),
+    })
+}
+
+/// The warm-up round and the counted rounds; (rounds, why they stopped, trials redone).
+async fn rounds(
+    plan: &CellPlan,
+    cell: &str,
+    running: &mut [Running],
+    ctx: &Context<'_>,
+    progress: Progress<'_>,
+) -> anyhow::Result<(u32, Stop, u32)> {
+    let design = ctx.design;
+    let started = Instant::now();
+    let mut rng = Rng::new(seed_of(cell));
+    // Throughput of each counted trial, by round then stack.
+    let mut table: Vec<Vec<f64>> = Vec::new();
+    let mut redone = 0;
+    let mut round_seconds = 0.0f64;
+    // A delete trial measures a fixed count (each id is deleted once, so the pool must last):
+    // about a trial's worth at the rate the warm-up round saw, the same for every stack.
+    let mut fixed = None;
+    for round in 0..=design.max_rounds {
+        let round_start = Instant::now();
+        let mut order: Vec<usize> = (0..running.len()).collect();
+        rng.shuffle(&mut order);
+        let mut throughput = vec![0.0; running.len()];
+        for (position, &i) in order.iter().enumerate() {
+            let mut attempt = 0;
+            loop {
+                let rec = trial(
+                    plan,
+                    cell,
+                    &mut running[i],
+                    ctx,
+                    round,
+                    position,
+                    attempt,
+                    fixed,
+                )
+                .await?;
+                let disturbed = disturbance(&rec, design);
+                let redo = round > 0 && disturbed.is_some() && attempt < design.max_redos;
+                let mut rec = rec;
+                if let Some(t) = rec.trial.as_mut() {
+                    t.discarded = if round == 0 {
+                        Some("warm-up round".to_owned())
+                    } else if redo {
+                        disturbed
+                    } else {
+                        None
+                    };
+                }
+                record::append(ctx.records, &rec)?;
+                if redo {
+                    redone += 1;
+                    attempt += 1;
+                    continue;
+                }
+                throughput[i] = rec.results.throughput;
+                break;
+            }
+        }
+        if round == 0 {
+            if plan.workload == WorkloadKind::Delete {
+                fixed = Some(delete_count(&throughput, design));
+            }
+            continue;
+        }
+        table.push(throughput);
+        round_seconds = round_seconds.max(round_start.elapsed().as_secs_f64());
+        let widest = widest_interval(&table, ctx.baseline);
+        progress(round, widest);
+        let n = round;
+        if n >= design.min_rounds && widest.is_some_and(|w| w <= design.target) {
+            return Ok((n, Stop::Reached, redone));
+        }
+        if n >= design.max_rounds {
+            return Ok((n, Stop::MaxRounds, redone));
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if n >= design.min_rounds && elapsed + round_seconds > design.budget.as_secs_f64() {
+            return Ok((n, Stop::Budget, redone));
+        }
+        if plan.workload.needs_delete_pool()
+            && running
+                .iter()
+                .any(|r| r.ids.delete_ids.len() - r.ids.deletes_used() < 2 * r.most_deletes)
+        {
+            return Ok((n, Stop::DeletePool, redone));
+        }
+    }
+    unreachable!("the loop returns at max_rounds")
+}
+
+/// The requests of a delete trial: the median warm-up rate times a trial's length, at least
+/// 100 and at most `delete_requests`.
+fn delete_count(warmup_rates: &[f64], design: &Design) -> u64 {
+    let mut rates = warmup_rates.to_vec();
+    rates.sort_by(f64::total_cmp);
+    let median = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
+    ((median * design.trial.as_secs_f64()) as u64).clamp(100, design.delete_requests.max(100))
+}
+
+/// A deterministic order for a cell's rounds (so a rerun visits the stacks alike).
+fn seed_of(cell: &str) -> u64 {
+    cell.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The widest relative half-width among the non-baseline stacks' ratios.
+fn widest_interval(table: &[Vec<f64>], baseline: usize) -> Option<f64> {
+    let stacks = table.first()?.len();
+    let mut widest: Option<f64> = None;
+    for s in (0..stacks).filter(|&s| s != baseline) {
+        let pairs: Vec<(f64, f64)> = table.iter().map(|row| (row[s], row[baseline])).collect();
+        let w = stats::paired_ratio(&pairs).map_or(f64::INFINITY, |i: Interval| i.half_width());
+        widest = Some(widest.map_or(w, |x: f64| x.max(w)));
+    }
+    widest
+}
+
+/// Why a trial's machine was too busy to count it, if it was.
+fn disturbance(rec: &Record, design: &Design) -> Option<String> {
+    disturbance_of(&rec.results.noise, design)
+}
+
+fn disturbance_of(noise: &crate::record::Noise, design: &Design) -> Option<String> {
+    if noise.core_seconds <= 0.0 {
+        return None;
+    }
+    let steal = noise.steal_seconds / noise.core_seconds;
+    let other = noise.other_cpu_seconds / noise.core_seconds;
+    if steal > design.steal_limit {
+        Some(format!(
+            "disturbed: CPU steal {:.1} % of the window",
+            100.0 * steal
+        ))
+    } else if other > design.other_limit {
+        Some(format!(
+            "disturbed: other processes used {:.1} % of the CPU",
+            100.0 * other
+        ))
+    } else {
+        None
+    }
+}
+
+/// One stack's trial in a round.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "where the trial sits: cell, stack, round, position, attempt"
+)]
+async fn trial(
+    plan: &CellPlan,
+    cell: &str,
+    stack: &mut Running,
+    ctx: &Context<'_>,
+    round: u32,
+    position: usize,
+    attempt: u32,
+    fixed: Option<u64>,
+) -> anyhow::Result<Record> {
+    let design = ctx.design;
+    // The warm-up round only wakes the servers up: its trials are short and timed.
+    let (duration, requests) = if round == 0 {
+        (design.trial_warmup, None)
+    } else {
+        (design.trial, fixed)
+    };
+    let load = LoadConfig {
+        workload: Workload::new(plan.workload),
+        model: plan.model,
+        connections: plan.connections,
+        warmup: design.trial_warmup,
+        duration,
+        requests,
+        ..ctx.options.load.clone()
+    };
+    let before = stack.ids.deletes_used();
+    let outcome = measure::window(
+        &load,
+        &stack.target,
+        Some(stack.server.pid()),
+        stack.ids.clone(),
+    )
+    .await;
+    let (result, monitor) = outcome.with_context(|| {
+        format!(
+            "{} in {cell}; server stderr:\n{}",
+            stack.name,
+            stack.server.stderr().trim_end()
+        )
+    })?;
+    if !stack.server.is_running() {
+        anyhow::bail!(
+            "{} exited during {cell}; stderr:\n{}",
+            stack.name,
+            stack.server.stderr().trim_end()
+        );
+    }
+    stack.most_deletes = stack.most_deletes.max(stack.ids.deletes_used() - before);
+    let mut provenance = ctx.provenance.clone();
+    provenance.build_profile = record::build_profile_of(&binary_of(&stack.name, ctx));
+    let startup = stack.server.startup();
+    let about = About {
+        // The comparison's name for it (two copies of one binary may be compared: an A/A run).
+        stack: stack.name.clone(),
+        db: Some(plan.db),
+        server_workers: startup.workers,
+        server_pool_size: startup.pool,
+        clean_shutdown: None,
+        run_id: format!("{}/{cell}/{round}/{}/{attempt}", ctx.run, stack.name),
+        trial: Some(Trial {
+            comparison: ctx.run.to_owned(),
+            cell: cell.to_owned(),
+            baseline: ctx.contenders[ctx.baseline].name.clone(),
+            round,
+            position: position as u32,
+            attempt,
+            discarded: None,
+            target: design.target,
+        }),
+        provenance,
+    };
+    let opts = MeasureOptions {
+        load,
+        ..ctx.options.clone()
+    };
+    measure::build_record(&opts, &result, monitor, about)
+}
+
+fn binary_of(name: &str, ctx: &Context<'_>) -> PathBuf {
+    ctx.contenders
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| c.server.binary.clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Noise;
+
+    #[test]
+    fn cells_are_named_by_what_they_hold() {
+        let plan = CellPlan {
+            db: DbKind::Sqlite,
+            workload: WorkloadKind::Read,
+            model: LoadModel::Closed,
+            connections: 64,
+        };
+        assert_eq!(plan.name(), "sqlite read closed c=64");
+        assert_eq!(seed_of(&plan.name()), seed_of("sqlite read closed c=64"));
+        assert_ne!(seed_of(&plan.name()), seed_of("sqlite read closed c=10"));
+    }
+
+    #[test]
+    fn the_widest_interval_decides() {
+        // Baseline is stack 0; stack 1 is steady, stack 2 noisy.
+        let table = vec![
+            vec![100.0, 110.0, 90.0],
+            vec![102.0, 112.0, 80.0],
+            vec![98.0, 108.0, 99.0],
+        ];
+        let steady = stats::paired_ratio(&[(110.0, 100.0), (112.0, 102.0), (108.0, 98.0)])
+            .unwrap()
+            .half_width();
+        let widest = widest_interval(&table, 0).unwrap();
+        assert!(widest > steady, "{widest} vs {steady}");
+        assert_eq!(widest_interval(&[], 0), None);
+    }
+
+    #[test]
+    fn delete_trials_last_about_a_trial() {
+        let design = Design {
+            trial: Duration::from_millis(500),
+            delete_requests: 5000,
+            ..Design::default()
+        };
+        assert_eq!(
+            delete_count(&[3000.0, 4000.0, 2000.0, 9000.0], &design),
+            2000
+        );
+        assert_eq!(delete_count(&[50_000.0], &design), 5000);
+        assert_eq!(delete_count(&[10.0], &design), 100);
+        assert_eq!(delete_count(&[], &design), 100);
+    }
+
+    #[test]
+    fn a_busy_machine_disturbs_a_trial() {
+        let design = Design::default();
+        let verdict = |steal: f64, other: f64| {
+            let noise = Noise {
+                core_seconds: 2.0,
+                steal_seconds: steal,
+                database_cpu_seconds: 0.9,
+                other_cpu_seconds: other,
+            };
+            disturbance_of(&noise, &design)
+        };
+        assert_eq!(verdict(0.0, 0.0), None);
+        assert_eq!(verdict(0.09, 0.19), None, "under both limits");
+        assert_eq!(
+            verdict(0.2, 0.0).as_deref(),
+            Some("disturbed: CPU steal 10.0 % of the window")
+        );
+        assert_eq!(
+            verdict(0.0, 0.3).as_deref(),
+            Some("disturbed: other processes used 15.0 % of the CPU")
+        );
+        let idle = Noise::default();
+        assert_eq!(disturbance_of(&idle, &design), None);
+    }
+}

@@ -1,0 +1,148 @@
+//! Effect sizes with 95 % confidence intervals, the way the comparison reports them.
+//!
+//! Throughput is compared as a ratio. Each round of a cell measures every stack once, in a
+//! random order and within seconds of each other, so the round is the unit: the log of each
+//! round's ratio (stack / baseline) is one observation, and the interval is Student's t over
+//! those observations, taken back with `exp`. Pairing within a round cancels the machine's
+//! drift (it moves both sides alike); the random order cancels any advantage of a position.
+//! The same interval over one stack's own trials gives its geometric-mean throughput.
+
+/// An estimate with a two-sided 95 % confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Observations behind it.
+    pub n: usize,
+}
+
+impl Interval {
+    /// The larger distance from the estimate to an end, relative to the estimate (0.03 is ±3 %).
+    pub fn half_width(&self) -> f64 {
+        ((self.high / self.estimate) - 1.0).max(1.0 - self.low / self.estimate)
+    }
+
+    /// A ratio whose interval holds 1: no difference shown.
+    pub fn is_tie(&self) -> bool {
+        self.low <= 1.0 && 1.0 <= self.high
+    }
+
+    /// `1.12x [1.06–1.18]`, or `tie [0.98–1.03]` when the interval holds 1.
+    pub fn ratio_text(&self) -> String {
+        let range = format!("[{:.2}–{:.2}]", self.low, self.high);
+        if self.is_tie() {
+            format!("tie {range}")
+        } else {
+            format!("{:.2}x {range}", self.estimate)
+        }
+    }
+}
+
+/// The geometric mean of positive values with its 95 % interval (`None` below two values or
+/// for a value that is not positive).
+pub fn geometric_mean(values: &[f64]) -> Option<Interval> {
+    if values.len() < 2 || values.iter().any(|&v| !(v.is_finite() && v > 0.0)) {
+        return None;
+    }
+    let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
+    let n = logs.len() as f64;
+    let mean = logs.iter().sum::<f64>() / n;
+    let variance = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let half = t_975(logs.len() - 1) * (variance / n).sqrt();
+    Some(Interval {
+        estimate: mean.exp(),
+        low: (mean - half).exp(),
+        high: (mean + half).exp(),
+        n: logs.len(),
+    })
+}
+
+/// The ratio `subject / baseline` from paired observations (one pair per round).
+pub fn paired_ratio(pairs: &[(f64, f64)]) -> Option<Interval> {
+    let ratios: Vec<f64> = pairs.iter().map(|(s, b)| s / b).collect();
+    geometric_mean(&ratios)
+}
+
+/// Student's t quantile 0.975 for `df` degrees of freedom.
+pub fn t_975(df: usize) -> f64 {
+    // The exact values for small samples, where the approximation below is weakest.
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => TABLE[df - 1],
+        _ => {
+            // Cornish-Fisher expansion around the normal quantile.
+            let z: f64 = 1.959_964;
+            let d = df as f64;
+            z + (z.powi(3) + z) / (4.0 * d)
+                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d * d)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_quantiles_join_the_table_and_the_expansion() {
+        assert_eq!(t_975(1), 12.706);
+        assert_eq!(t_975(30), 2.042);
+        // 40 and 120 degrees of freedom: 2.021 and 1.980 in the tables.
+        assert!((t_975(40) - 2.021).abs() < 0.001, "{}", t_975(40));
+        assert!((t_975(120) - 1.980).abs() < 0.001, "{}", t_975(120));
+        assert!(t_975(0).is_infinite());
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn intervals_of_ratios() {
+        // Ratios 1.1, 1.2 and 1.0: logs with mean 0.09254 and sd 0.09119; t(2) = 4.303.
+        let i = paired_ratio(&[(110.0, 100.0), (240.0, 200.0), (50.0, 50.0)]).unwrap();
+        assert!(close(i.estimate, 1.096_961_3), "{i:?}");
+        assert!(
+            close(i.low, 0.874_582_6) && close(i.high, 1.375_883_8),
+            "{i:?}"
+        );
+        assert_eq!(i.n, 3);
+        assert!(i.is_tie());
+        assert_eq!(i.ratio_text(), "tie [0.87–1.38]");
+
+        let faster = paired_ratio(&[(112.0, 100.0), (113.0, 100.0), (111.0, 100.0)]).unwrap();
+        assert!(!faster.is_tie());
+        assert_eq!(faster.ratio_text(), "1.12x [1.10–1.15]");
+        assert!(
+            close(faster.half_width(), 1.145_091_3 / 1.119_970_2 - 1.0),
+            "{faster:?}"
+        );
+
+        let slower = paired_ratio(&[(80.0, 100.0), (81.0, 100.0), (79.0, 100.0)]).unwrap();
+        assert_eq!(slower.ratio_text(), "0.80x [0.78–0.83]");
+    }
+
+    #[test]
+    fn identical_rounds_have_a_zero_width_interval() {
+        let i = geometric_mean(&[5.0, 5.0, 5.0, 5.0]).unwrap();
+        assert!(
+            close(i.estimate, 5.0) && close(i.low, 5.0) && close(i.high, 5.0),
+            "{i:?}"
+        );
+        assert!(i.half_width().abs() < 1e-9);
+    }
+
+    #[test]
+    fn too_little_or_invalid_data_gives_no_interval() {
+        assert_eq!(geometric_mean(&[1.0]), None);
+        assert_eq!(geometric_mean(&[1.0, 0.0]), None);
+        assert_eq!(geometric_mean(&[1.0, f64::NAN]), None);
+        assert_eq!(paired_ratio(&[]), None);
+    }
+}

@@ -65,6 +65,21 @@ impl Default for Design {
     }
 }
 
+impl Design {
+    /// A cell's budget when all cells share `total` (Kalibera and Jones: spend the time where
+    /// the variance is): the time left over the cells left, at most [`Design::budget`] (all of
+    /// which each cell gets without a total).
+    pub fn share(&self, total: Option<Duration>, spent: Duration, cells_left: usize) -> Duration {
+        match total {
+            None => self.budget,
+            Some(total) => {
+                let left = u32::try_from(cells_left.max(1)).unwrap_or(u32::MAX);
+                (total.saturating_sub(spent) / left).min(self.budget)
+            }
+        }
+    }
+}
+
 /// One cell: what every stack in it is measured under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellPlan {
@@ -537,6 +552,20 @@ fn binary_of(name: &str, ctx: &Context<'_>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_share_the_time_left_up_to_their_own_budget() {
+        let design = Design {
+            budget: Duration::from_secs(60),
+            ..Design::default()
+        };
+        let s = Duration::from_secs;
+        assert_eq!(design.share(None, s(500), 3), s(60));
+        // 600 s left for 20 cells: 30 s each; a quick cell leaves more for the rest.
+        assert_eq!(design.share(Some(s(900)), s(300), 20), s(30));
+        assert_eq!(design.share(Some(s(900)), s(100), 10), s(60));
+        assert_eq!(design.share(Some(s(900)), s(1000), 2), Duration::ZERO);
+    }
     use crate::record::Noise;
 
     #[test]

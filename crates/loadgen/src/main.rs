@@ -198,9 +198,14 @@ struct MatrixArgs {
     /// Rounds no cell goes beyond [default: 30; --quick: 3]
     #[arg(long)]
     max_rounds: Option<u32>,
-    /// A cell starts no new round after this much time (e.g. 45s) [default: 45s; --quick: 5s]
+    /// A cell starts no new round after this much time (e.g. 45s) [default: 45s, or 60s with
+    /// --budget; --quick: 5s]
     #[arg(long, value_parser = parse_duration)]
     cell_budget: Option<Duration>,
+    /// The time all cells together may take (e.g. 15m): each cell gets the time left divided
+    /// by the cells left (at most --cell-budget), so time a quick cell saves goes to the rest
+    #[arg(long, value_parser = parse_duration)]
+    budget: Option<Duration>,
     /// Run each cell until every ratio's 95 % interval is within +-this percent
     #[arg(long, default_value_t = 3.0)]
     target_percent: f64,
@@ -241,8 +246,8 @@ struct CostArgs {
     /// Tasks created through the API before the first workload
     #[arg(long, default_value_t = 1000)]
     seed: usize,
-    /// Times every count is taken (a fresh server each), to show it repeats
-    #[arg(long, default_value_t = 2)]
+    /// Fresh server processes every count is taken in (the report gives their median and spread)
+    #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Servers counted at once (valgrind runs each on one core at a time) [default: the cores]
     #[arg(long)]
@@ -734,9 +739,11 @@ async fn matrix_cmd(
             .unwrap_or(if args.quick { 2 } else { 5 })
             .max(2),
         max_rounds: 0,
-        budget: args
-            .cell_budget
-            .unwrap_or(Duration::from_secs(if args.quick { 5 } else { 45 })),
+        budget: args.cell_budget.unwrap_or(Duration::from_secs(match () {
+            () if args.quick => 5,
+            () if args.budget.is_some() => 60,
+            () => 45,
+        })),
         target: args.target_percent / 100.0,
         max_redos: 2,
         steal_limit: args.steal_limit_percent / 100.0,
@@ -824,8 +831,17 @@ async fn matrix_cmd(
         .context("progress template")?,
     );
     let mut failures = 0usize;
-    for plan in &plans {
+    let measuring = std::time::Instant::now();
+    for (done, plan) in plans.iter().enumerate() {
         let name = plan.name();
+        let cell_design = Design {
+            budget: design.share(args.budget, measuring.elapsed(), plans.len() - done),
+            ..design.clone()
+        };
+        let ctx = CellContext {
+            design: &cell_design,
+            ..ctx
+        };
         pb.set_message(name.clone());
         let template = &templates
             .iter()

@@ -833,11 +833,19 @@ struct CostCell<'a> {
 }
 
 impl CostCell<'_> {
+    /// The median over the runs (the mean of the middle two for an even count).
     fn per_request(&self) -> f64 {
-        mean(self.runs.iter().map(|r| r.per_request))
+        let mut counts: Vec<f64> = self.runs.iter().map(|r| r.per_request).collect();
+        counts.sort_by(f64::total_cmp);
+        let n = counts.len();
+        if n % 2 == 1 {
+            counts[n / 2]
+        } else {
+            (counts[n / 2 - 1] + counts[n / 2]) / 2.0
+        }
     }
 
-    /// (max - min) / mean of the runs' counts.
+    /// (max - min) / median of the runs' counts.
     fn spread(&self) -> f64 {
         let counts = self.runs.iter().map(|r| r.per_request);
         let max = counts.clone().fold(f64::MIN, f64::max);
@@ -886,8 +894,10 @@ fn instructions(costs: &[CostRecord]) -> String {
          Each server ran under valgrind's callgrind on SQLite with one worker; one client sent \
          {} warm-up requests of a workload one at a time, then the counters were zeroed and \
          {} more counted. The figure is the server's instructions (every thread) over the \
-         counted requests: it does not depend on the machine's load, so small differences \
-         are real. Ratios are to the first stack. {}\n\n",
+         counted requests: it does not depend on the machine's load. It does vary between \
+         server processes (thread interleaving under valgrind's serialised scheduler, per-process \
+         hash seeds), so each count is taken in several fresh processes; the table gives the \
+         median, ratios to the first stack, and the spread is below. {}\n\n",
         first.warmup, first.requests, first.valgrind
     );
     let baseline = stacks.iter().next().cloned();
@@ -927,8 +937,8 @@ fn instructions(costs: &[CostRecord]) -> String {
         let within = repeated.iter().filter(|(_, s)| *s <= 0.01).count();
         let _ = write!(
             md,
-            "Run to run: {within} of {} counts taken {runs} times agree within 1 %; the widest \
-             spread (max - min over mean) is {} ({} {}).\n\n",
+            "Process to process: {within} of {} counts taken in {runs} processes agree within \
+             1 %; the widest spread (max - min over the median) is {} ({} {}).\n\n",
             repeated.len(),
             percent(*worst),
             worst_key.1.1,

@@ -400,7 +400,7 @@ fn report_renders_instruction_counts_with_their_agreement_and_split() {
     assert!(md.contains("| read | 400k | 606k (1.51x) |"), "{md}");
     // 0.1 % apart for the baseline, 2 % for the other: one of two within 1 %.
     assert!(
-        md.contains("1 of 2 counts taken 2 times agree within 1 %")
+        md.contains("1 of 2 counts taken in 2 processes agree within")
             && md.contains("is 2.0 % (other-stack read)"),
         "{md}"
     );

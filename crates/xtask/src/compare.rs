@@ -2,7 +2,8 @@
 //! benchmark profile, measures every cell of the comparison (`loadgen matrix`: all stacks'
 //! servers side by side on clones of one seeded database, randomized interleaved trials until
 //! the ratios' intervals are narrow enough; server and load generator on disjoint cores),
-//! records the reliability verdicts, and renders the report.
+//! counts instructions per request under callgrind (`loadgen cost`), records the reliability
+//! verdicts, and renders the report.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,9 @@ const PHASES: [&str; 3] = [
     "sleep,fibonacci:64:sqlite",
 ];
 
+/// What the cells of the full comparison may take together (`loadgen matrix --budget`).
+const MEASUREMENT_BUDGET: &str = "15m";
+
 /// `--quick`: the todo shape on SQLite only, in short trials.
 const QUICK_PHASES: [&str; 1] = ["hello,create,read,update,delete:1,10:sqlite"];
 
@@ -58,6 +62,30 @@ fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
     writeln!(file, "{line}").with_context(|| format!("writing {}", path.display()))
+}
+
+/// The cost column (`loadgen cost`), skipped with a warning where valgrind is missing.
+fn cost(loadgen: &Path, out: &Path, quick: bool) -> anyhow::Result<()> {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "xtask: valgrind is not installed, so the instructions-per-request column is left \
+             out (Debian: apt-get install valgrind)"
+        );
+        return Ok(());
+    }
+    let counting = std::time::Instant::now();
+    let mut cmd = std::process::Command::new(loadgen);
+    cmd.arg("cost").arg("--out").arg(out);
+    if quick {
+        cmd.args(["--workloads", "hello,read", "--runs", "2"]);
+    }
+    run(&mut cmd)?;
+    println!("cost column: {:.0} s", counting.elapsed().as_secs_f64());
+    Ok(())
 }
 
 pub fn compare(args: &Args) -> anyhow::Result<()> {
@@ -96,6 +124,10 @@ pub fn compare(args: &Args) -> anyhow::Result<()> {
     matrix.arg("matrix").arg("--out").arg(&out);
     if args.quick {
         matrix.arg("--quick");
+    } else {
+        // Time for all cells together, shared out as cells finish (a flag given after this
+        // one, in the script's arguments, overrides it).
+        matrix.args(["--budget", MEASUREMENT_BUDGET]);
     }
     for phase in phases {
         matrix.arg("--phase").arg(phase);
@@ -105,6 +137,7 @@ pub fn compare(args: &Args) -> anyhow::Result<()> {
         .args(&args.matrix_args)
         .env("PG_ADMIN_URL", &admin_url))?;
     println!("measurement: {:.0} s", measuring.elapsed().as_secs_f64());
+    cost(&loadgen, &out, args.quick)?;
     if !args.quick {
         crate::reliability::reliability(&out)?;
     }

@@ -39,6 +39,32 @@ pub fn target_dir() -> PathBuf {
     )
 }
 
+/// A command-line argument as recorded in results and messages: the workspace's folder and
+/// the `target/` folder written relative (`target/...`, `results/...`) and cargo by its name,
+/// so a recorded command names no folder of the machine it ran on.
+pub fn portable(arg: &str) -> String {
+    if let Some(cargo) = std::env::var_os("CARGO")
+        && arg == cargo.to_string_lossy()
+    {
+        return "cargo".to_owned();
+    }
+    let target = target_dir().to_string_lossy().into_owned();
+    let root = workspace_root().to_string_lossy().into_owned();
+    if arg == root {
+        return ".".to_owned();
+    }
+    arg.replace(&format!("{target}/"), "target/")
+        .replace(&format!("{root}/"), "")
+}
+
+/// The running program's command line, each argument [`portable`].
+pub fn portable_command_line() -> String {
+    std::env::args()
+        .map(|a| portable(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The path of a binary built with the profile of the running executable: next to it, or one
 /// folder up when it is a test or bench (`target/<profile>/deps/<test>`).
 pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
@@ -95,5 +121,28 @@ mod tests {
         let packages = measured_packages();
         assert_eq!(packages.len(), STACKS.len() + 1);
         assert!(sibling_binary("no-such-binary").is_err());
+    }
+
+    #[test]
+    fn recorded_paths_are_relative() {
+        let root = workspace_root();
+        let results = root.join("results/2026-01-01-vm");
+        assert_eq!(
+            portable(&results.to_string_lossy()),
+            "results/2026-01-01-vm"
+        );
+        let records = format!("--out={}", results.join("records.jsonl").display());
+        assert_eq!(
+            portable(&records),
+            "--out=results/2026-01-01-vm/records.jsonl"
+        );
+        let binary = target_dir().join("bench-release/loadgen");
+        assert_eq!(
+            portable(&binary.to_string_lossy()),
+            "target/bench-release/loadgen"
+        );
+        assert_eq!(portable(&root.to_string_lossy()), ".");
+        assert_eq!(portable("/usr/bin/valgrind"), "/usr/bin/valgrind");
+        assert_eq!(portable("--budget"), "--budget");
     }
 }

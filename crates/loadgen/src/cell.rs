@@ -621,6 +621,7 @@ mod tests {
                 core_seconds: 2.0,
                 steal_seconds: steal,
                 database_cpu_seconds: 0.9,
+                kernel_cpu_seconds: Some(0.3),
                 other_cpu_seconds: other,
             };
             disturbance_of(&noise, &design)

@@ -52,6 +52,14 @@ enum PinMode {
     Off,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum IdleMode {
+    /// Idle cores poll: the kernel's CPU latency limit held at 0 µs while loadgen runs
+    Poll,
+    /// The machine's own idle setting (on a VM, idle cores halt and wake through the hypervisor)
+    Halt,
+}
+
 /// Settings shared by `run` and `matrix`.
 #[derive(Args, Debug, Clone)]
 struct CommonArgs {
@@ -104,6 +112,13 @@ struct CommonArgs {
     /// CPU pinning of server and loadgen (auto: disjoint cores when there are >= 2)
     #[arg(long, value_enum, default_value_t = PinMode::Auto)]
     pin: PinMode,
+    /// How idle cores wait while loadgen measures: halt (the machine's own setting) or poll
+    /// (the kernel's CPU latency limit held at 0 µs, so no request waits for a halted core to
+    /// wake; needs root to write /dev/cpu_dma_latency). On a VM polling cuts one-connection
+    /// latency but can slow busy cores whose host threads share a physical core. Recorded in
+    /// every record
+    #[arg(long, value_enum, default_value_t = IdleMode::Halt)]
+    cpu_idle: IdleMode,
     /// PostgreSQL admin URL used to create/drop a fresh database per run
     #[arg(
         long,
@@ -361,12 +376,14 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => {
+            let _idle = hold_idle(args.common.cpu_idle);
             let spawning = args.server.is_some();
             let pinning = setup_pinning(args.common.pin, spawning)?;
             let threads = threads_for(&args.common, pinning.as_ref());
             runtime(threads)?.block_on(run_cmd(args, pinning, threads))
         }
         Command::Matrix(args) => {
+            let _idle = hold_idle(args.common.cpu_idle);
             let pinning = setup_pinning(args.common.pin, true)?;
             let threads = threads_for(&args.common, pinning.as_ref());
             runtime(threads)?.block_on(matrix_cmd(args, pinning, threads))
@@ -499,6 +516,25 @@ fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("building the tokio runtime")
+}
+
+/// Keeps idle cores polling for as long as the returned guard lives (`--cpu-idle poll`).
+fn hold_idle(mode: IdleMode) -> Option<loadgen::monitor::IdlePolling> {
+    if mode == IdleMode::Halt {
+        return None;
+    }
+    let device = std::path::Path::new(loadgen::monitor::CPU_LATENCY_DEVICE);
+    match loadgen::monitor::IdlePolling::request(device) {
+        Ok(guard) => Some(guard),
+        Err(err) => {
+            eprintln!(
+                "loadgen: warning: cannot keep idle cores polling ({err:#}); measuring with the \
+                 machine's idle setting, so latency at low concurrency includes the cores' \
+                 wake-up time (recorded as cpu_idle: halt)"
+            );
+            None
+        }
+    }
 }
 
 /// Pins this process before any runtime thread exists (threads inherit the affinity).
@@ -760,7 +796,7 @@ async fn matrix_cmd(
         .with_context(|| format!("creating {}", args.out.display()))?;
     let records_path = args.out.join("records.jsonl");
     let cells_path = args.out.join("cells.jsonl");
-    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let command_line = harness::cargo::portable_command_line();
     append_line(
         &args.out.join("command.txt"),
         &format!("{}  {command_line}", record::utc_now_rfc3339()),

@@ -191,7 +191,7 @@ struct Snapshot {
     server_cpu: Option<f64>,
     own_cpu: f64,
     system: SystemCpu,
-    database_cpu: f64,
+    processes: monitor::ProcessCpu,
     at: Instant,
 }
 
@@ -201,7 +201,7 @@ impl Snapshot {
             server_cpu: server_pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok()),
             own_cpu: monitor::cpu_seconds(None).unwrap_or(0.0),
             system: SystemCpu::read().unwrap_or_default(),
-            database_cpu: monitor::cpu_seconds_named(DATABASE_PROCESS),
+            processes: monitor::ProcessCpu::read(DATABASE_PROCESS),
             at: Instant::now(),
         }
     }
@@ -269,14 +269,25 @@ pub async fn window(
         .zip(after.server_cpu)
         .map(|(a, b)| (b - a).max(0.0));
     let loadgen_cpu = (after.own_cpu - before.own_cpu).max(0.0);
-    let database_cpu = (after.database_cpu - before.database_cpu).max(0.0);
+    let database_cpu = (after.processes.database - before.processes.database).max(0.0);
+    // Interrupts and kernel threads work for whatever runs, the measured requests first.
+    let kernel_cpu = (after.system.interrupts - before.system.interrupts
+        + after.processes.kernel_threads
+        - before.processes.kernel_threads)
+        .max(0.0);
     let busy = after.system.busy - before.system.busy;
     let cores = monitor::allowed_cores().len().max(1) as f64;
     let noise = Noise {
         core_seconds: after.at.duration_since(before.at).as_secs_f64() * cores,
         steal_seconds: (after.system.steal - before.system.steal).max(0.0),
         database_cpu_seconds: database_cpu,
-        other_cpu_seconds: (busy - server_cpu.unwrap_or(0.0) - loadgen_cpu - database_cpu).max(0.0),
+        kernel_cpu_seconds: Some(kernel_cpu),
+        other_cpu_seconds: (busy
+            - server_cpu.unwrap_or(0.0)
+            - loadgen_cpu
+            - database_cpu
+            - kernel_cpu)
+            .max(0.0),
     };
     let mut monitor = Monitor {
         server: pid.map(|p| ServerUsage {
@@ -334,6 +345,7 @@ pub fn build_record(
         .pinning
         .as_ref()
         .map_or_else(|| "off".to_owned(), Pinning::describe);
+    provenance.cpu_idle = crate::monitor::cpu_idle();
     provenance.date = utc_now_rfc3339();
     let load = &opts.load;
     Ok(Record {

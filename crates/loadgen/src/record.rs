@@ -162,7 +162,13 @@ pub struct Noise {
     pub steal_seconds: f64,
     /// PostgreSQL's processes (all processes named `postgres`).
     pub database_cpu_seconds: f64,
-    /// Busy CPU time of everything but the server, the database and the load generator.
+    /// Interrupt handling and kernel threads (packets, writeback, the journal): mostly work
+    /// done for the measured requests. Absent in records made before it was recorded, whose
+    /// `other_cpu_seconds` includes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_cpu_seconds: Option<f64>,
+    /// Busy CPU time of the other processes: everything but the server, the database, the
+    /// load generator and the kernel's own work.
     pub other_cpu_seconds: f64,
 }
 
@@ -375,6 +381,10 @@ pub struct Provenance {
     pub cpu_model: Option<String>,
     pub cores: usize,
     pub pinning: String,
+    /// How idle cores waited: "poll" or "halt" ([`crate::monitor::cpu_idle`]); absent in
+    /// records made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_idle: Option<String>,
     pub hostname: Option<String>,
     /// UTC, RFC 3339.
     pub date: String,
@@ -413,11 +423,12 @@ impl Provenance {
             cpu_model,
             cores: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             pinning: "off".to_owned(),
+            cpu_idle: crate::monitor::cpu_idle(),
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()
                 .map(|s| s.trim().to_owned()),
             date: utc_now_rfc3339(),
-            command: std::env::args().collect::<Vec<_>>().join(" "),
+            command: harness::cargo::portable_command_line(),
         }
     }
 }

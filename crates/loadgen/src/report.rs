@@ -339,7 +339,10 @@ pub fn render_report(records_path: &Path, out_dir: &Path) -> anyhow::Result<Rend
         cells: &cells,
         costs: &costs,
     };
-    let (markdown, plots) = render_markdown(&inputs, &records_path.display().to_string());
+    let (markdown, plots) = render_markdown(
+        &inputs,
+        &harness::cargo::portable(&records_path.display().to_string()),
+    );
     let mut written = Vec::new();
     for (name, svg) in plots {
         let path = out_dir.join("plots").join(name);
@@ -893,11 +896,12 @@ fn instructions(costs: &[CostRecord]) -> String {
         "## Instructions per request (callgrind)\n\n\
          Each server ran under valgrind's callgrind on SQLite with one worker; one client sent \
          {} warm-up requests of a workload one at a time, then the counters were zeroed and \
-         {} more counted. The figure is the server's instructions (every thread) over the \
-         counted requests: it does not depend on the machine's load. It does vary between \
-         server processes (thread interleaving under valgrind's serialised scheduler, per-process \
-         hash seeds), so each count is taken in several fresh processes; the table gives the \
-         median, ratios to the first stack, and the spread is below. {}\n\n",
+         {} more counted, each request sent once every server thread slept (every request \
+         finds the server idle, as on a lightly loaded server). The figure is the server's \
+         instructions (every thread) over the counted requests: it does not depend on the \
+         machine's load. What still varies between server processes (timers, hash seeds) is \
+         shown by taking each count in several fresh processes; the table gives the median, \
+         ratios to the first stack, and the spread is below. {}\n\n",
         first.warmup, first.requests, first.valgrind
     );
     let baseline = stacks.iter().next().cloned();
@@ -982,9 +986,10 @@ fn noise(ctx: &Sections<'_>) -> String {
     for r in ctx.inputs.records {
         by_cell.entry(CellKey::of(r)).or_default().push(r);
     }
-    md += "CPU steal and other processes' CPU as shares of the machine's CPU time during the \
-           measured windows (all trials, discarded ones included); a trial over the limits was \
-           redone. Within-trial variation is the coefficient of variation of the 100 ms \
+    md += "CPU steal, the kernel's own work (interrupts and kernel threads: packets, writeback, \
+           the journal, mostly done for the measured requests) and other processes' CPU as \
+           shares of the machine's CPU time during the measured windows (all trials, discarded \
+           ones included); a trial over the steal or other-CPU limit was redone. Within-trial variation is the coefficient of variation of the 100 ms \
            throughput series, median over the counted trials.\n\n";
     let mut table = Table::new(
         [
@@ -993,11 +998,12 @@ fn noise(ctx: &Sections<'_>) -> String {
             "discarded",
             "median steal",
             "max steal",
+            "median kernel CPU",
             "median other CPU",
             "max other CPU",
             "within-trial variation",
         ],
-        "lrrrrrrr",
+        "lrrrrrrrr",
     );
     for (key, records) in &by_cell {
         let share = |f: fn(&Record) -> f64| -> Vec<f64> {
@@ -1011,6 +1017,7 @@ fn noise(ctx: &Sections<'_>) -> String {
         };
         let steal = share(|r| r.results.noise.steal_seconds);
         let other = share(|r| r.results.noise.other_cpu_seconds);
+        let kernel = share(|r| r.results.noise.kernel_cpu_seconds.unwrap_or(f64::NAN));
         let median = |v: &[f64]| {
             v.get(v.len() / 2)
                 .map_or_else(|| "–".to_owned(), |x| percent(*x))
@@ -1028,6 +1035,11 @@ fn noise(ctx: &Sections<'_>) -> String {
             records.iter().filter(|r| !r.counts()).count().to_string(),
             median(&steal),
             max(&steal),
+            if kernel.iter().any(|k| k.is_nan()) {
+                "–".to_owned()
+            } else {
+                median(&kernel)
+            },
             median(&other),
             max(&other),
             median(&cvs),
@@ -1161,6 +1173,10 @@ fn provenance(records: &[Record]) -> String {
             distinct(&|r| or_unknown(&r.provenance.build_profile)),
         ),
         ("pinning", distinct(&|r| r.provenance.pinning.clone())),
+        (
+            "idle cores",
+            distinct(&|r| or_unknown(&r.provenance.cpu_idle)),
+        ),
         (
             "load generator threads",
             distinct(&|r| r.threads.to_string()),

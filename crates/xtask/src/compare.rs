@@ -91,7 +91,10 @@ fn cost(loadgen: &Path, out: &Path, quick: bool) -> anyhow::Result<()> {
 pub fn compare(args: &Args) -> anyhow::Result<()> {
     let out = args.out.clone().unwrap_or_else(|| default_out(args.quick));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let invoked: Vec<String> = std::env::args().skip(1).collect();
+    let invoked: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| harness::cargo::portable(&a))
+        .collect();
     append_line(
         &out.join("command.txt"),
         &format!(

@@ -50,11 +50,11 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `program arg arg ...`, for messages.
+/// `program arg arg ...`, for messages and records (paths relative to the workspace).
 pub fn describe(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| harness::cargo::portable(&a.to_string_lossy()))
         .collect::<Vec<_>>()
         .join(" ")
 }

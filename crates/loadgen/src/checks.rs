@@ -36,24 +36,14 @@ pub struct Checks(BTreeMap<String, Vec<Verdict>>);
 impl Checks {
     /// Reads `checks.jsonl`; a missing file means no checks were run.
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
-        };
         let mut checks = Self::default();
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let verdict: Verdict = serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not a check verdict", path.display(), n + 1))?;
+        for (n, line) in crate::record::jsonl_lines(path)? {
+            let verdict: Verdict = serde_json::from_str(&line)
+                .with_context(|| format!("{}:{n}: not a check verdict", path.display()))?;
             anyhow::ensure!(
                 verdict.schema_version == SCHEMA_VERSION,
-                "{}:{}: schema version {} (expected {SCHEMA_VERSION})",
+                "{}:{n}: schema version {} (expected {SCHEMA_VERSION})",
                 path.display(),
-                n + 1,
                 verdict.schema_version
             );
             checks

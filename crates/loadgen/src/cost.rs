@@ -7,13 +7,12 @@
 //! (`callgrind_control --dump`). The dump's instruction total over `requests` is the cost
 //! per request; its per-function self costs, grouped by the crate (or C library) each
 //! function belongs to, split it into HTTP and framework, JSON, database, runtime, allocator
-//! and the rest ([`Category`]). Requests are sequential, their sequence is fixed by the
-//! workload's seeded generator, and each is sent only once every server thread sleeps, so
-//! each finds the server in the same idle state (without that, whether the next request was
-//! already there when the server looked for it was a race, and blocks of 1,000 requests in one
-//! process differed by up to 15 %). The count does not depend on the machine's load; what
-//! still varies between processes (timers that fire by the clock, hash seeds) is shown by
-//! taking every count in `runs` fresh processes: the report gives their median and spread.
+//! and the rest ([`Category`]). Requests are sequential and their sequence is fixed by the
+//! workload's seeded generator, so the count does not depend on the machine's load. It still
+//! varies between server processes, by up to several percent on some stacks: under valgrind's
+//! serialised scheduler the interleaving of a server's threads decides how often futures are
+//! polled and woken, and hash seeds differ per process. So every count is taken in `runs`
+//! fresh processes, and the report gives their median and spread.
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Write as _};
@@ -31,9 +30,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::workload::{RequestGen, SeededIds, Verdict, Workload, WorkloadKind, created_id};
 
-/// Version of the [`CostRecord`] layout and method; readers refuse other versions (2: every
-/// request sent to an idle server).
-pub const COST_SCHEMA_VERSION: u32 = 2;
+/// Version of the [`CostRecord`] layout; readers refuse other versions.
+pub const COST_SCHEMA_VERSION: u32 = 1;
 
 /// The workloads the cost column counts, in the order they run on one server.
 pub const WORKLOADS: [WorkloadKind; 7] = [
@@ -395,17 +393,11 @@ pub struct CostRecord {
 
 /// Reads `cost.jsonl`; an empty list if the file does not exist.
 pub fn read_all(path: &Path) -> anyhow::Result<Vec<CostRecord>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            let at = || format!("{} line {}", path.display(), i + 1);
-            let value: serde_json::Value = serde_json::from_str(line).with_context(at)?;
+    crate::record::jsonl_lines(path)?
+        .into_iter()
+        .map(|(n, line)| {
+            let at = || format!("{} line {n}", path.display());
+            let value: serde_json::Value = serde_json::from_str(&line).with_context(at)?;
             let version = value
                 .get("schema_version")
                 .and_then(serde_json::Value::as_u64);
@@ -543,7 +535,7 @@ fn count_server(
     run: usize,
 ) -> anyhow::Result<Vec<Counted>> {
     let addr = server.addr();
-    let mut client = Client::connect(addr, server.pid())?;
+    let mut client = Client::connect(addr)?;
     let needs_seed = opts.workloads.iter().any(|w| w.needs_seed());
     let seeded = if needs_seed {
         client.create_tasks(opts.seed)?
@@ -595,19 +587,16 @@ fn control(opts: &CostOptions, pid: u32, action: &str) -> anyhow::Result<()> {
 /// One keep-alive connection sending requests one at a time.
 struct Client {
     addr: SocketAddr,
-    /// The server's process, whose threads [`wait_until_idle`] watches.
-    server_pid: u32,
     stream: TcpStream,
     reader: Reader,
 }
 
 impl Client {
-    fn connect(addr: SocketAddr, server_pid: u32) -> anyhow::Result<Self> {
+    fn connect(addr: SocketAddr) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
         stream.set_nodelay(true)?;
         Ok(Self {
             addr,
-            server_pid,
             stream,
             reader: Reader::default(),
         })
@@ -661,62 +650,14 @@ impl Client {
             if generator.check(op, expect_id, &response, true) != Verdict::Ok {
                 errors += 1;
             }
-            wait_until_idle(self.server_pid);
         }
         Ok(errors)
     }
 }
 
-/// Waits until every thread of the server sleeps (twice in a row, a moment apart), so each
-/// request finds the server in the same state: its answer written, the connection polled
-/// again and every thread parked. Without it, whether the next request is already there when
-/// the server looks for it is a race, and the instructions the lost or won race costs (an
-/// extra poll, a wake-up, a system call) made blocks of 1,000 requests in one process differ
-/// by up to 15 %. Gives up after a second (a thread that never sleeps would only make the
-/// count noisier, not wrong).
-fn wait_until_idle(pid: u32) {
-    let give_up = Instant::now() + Duration::from_secs(1);
-    let mut quiet = 0;
-    while quiet < 2 && Instant::now() < give_up {
-        std::thread::sleep(Duration::from_micros(200));
-        quiet = if all_threads_sleep(pid) { quiet + 1 } else { 0 };
-    }
-}
-
-/// Whether every thread of `pid` is sleeping (state `S`) right now.
-fn all_threads_sleep(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return true;
-    };
-    tasks.filter_map(Result::ok).all(|task| {
-        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| thread_sleeps(&stat))
-    })
-}
-
-/// The state field of a `/proc/PID/task/TID/stat` line is `S`.
-fn thread_sleeps(stat: &str) -> bool {
-    stat.rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        .is_some_and(|state| state == "S")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_thread_sleeps_only_in_state_s() {
-        assert!(thread_sleeps(
-            "812 (tokio-rt (w)) S 1 812 0 0 -1 4194624 0 0"
-        ));
-        assert!(!thread_sleeps(
-            "812 (tokio-rt (w)) R 1 812 0 0 -1 4194624 0 0"
-        ));
-        assert!(!thread_sleeps("812 (sqlx-sqlite) D 1 812"));
-        assert!(!thread_sleeps("no state"));
-        // This test's own process has a running thread: this one.
-        assert!(!all_threads_sleep(std::process::id()));
-    }
 
     #[test]
     fn functions_count_where_their_first_non_std_crate_belongs() {

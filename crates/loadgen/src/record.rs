@@ -196,6 +196,22 @@ impl Results {
 }
 
 /// A histogram as a record keeps it: HDR V2 with deflate, in base64.
+/// The non-blank lines of a JSON-lines file with their 1-based numbers; a file that does not
+/// exist has none (a results folder may lack `cells.jsonl`, `checks.jsonl` or `cost.jsonl`).
+pub fn jsonl_lines(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| (i + 1, line.to_owned()))
+        .collect())
+}
+
 pub fn encode_histogram(h: &Histogram<u64>) -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     V2DeflateSerializer::new()

@@ -304,17 +304,11 @@ pub struct Rendered {
 
 /// Reads `cells.jsonl` beside the records (empty when there is none).
 fn read_cells(path: &Path) -> anyhow::Result<Vec<CellSummary>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
+    crate::record::jsonl_lines(path)?
+        .into_iter()
         .map(|(n, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a cell summary", path.display(), n + 1))
+            serde_json::from_str(&l)
+                .with_context(|| format!("{}:{n}: not a cell summary", path.display()))
         })
         .collect()
 }
@@ -896,12 +890,11 @@ fn instructions(costs: &[CostRecord]) -> String {
         "## Instructions per request (callgrind)\n\n\
          Each server ran under valgrind's callgrind on SQLite with one worker; one client sent \
          {} warm-up requests of a workload one at a time, then the counters were zeroed and \
-         {} more counted, each request sent once every server thread slept (every request \
-         finds the server idle, as on a lightly loaded server). The figure is the server's \
-         instructions (every thread) over the counted requests: it does not depend on the \
-         machine's load. What still varies between server processes (timers, hash seeds) is \
-         shown by taking each count in several fresh processes; the table gives the median, \
-         ratios to the first stack, and the spread is below. {}\n\n",
+         {} more counted. The figure is the server's instructions (every thread) over the \
+         counted requests: it does not depend on the machine's load. It does vary between \
+         server processes (thread interleaving under valgrind's serialised scheduler, per-process \
+         hash seeds), so each count is taken in several fresh processes; the table gives the \
+         median, ratios to the first stack, and the spread is below. {}\n\n",
         first.warmup, first.requests, first.valgrind
     );
     let baseline = stacks.iter().next().cloned();

@@ -267,7 +267,8 @@ struct CostArgs {
     /// Servers counted at once (valgrind runs each on one core at a time) [default: the cores]
     #[arg(long)]
     jobs: Option<usize>,
-    /// Results directory: cost.jsonl is appended there, callgrind's dumps go to OUT/callgrind/
+    /// Results directory: cost.jsonl and command.txt are appended there, callgrind's dumps go
+    /// to OUT/callgrind/
     #[arg(long, default_value = "results/latest")]
     out: PathBuf,
     /// The valgrind program
@@ -424,6 +425,14 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
     let valgrind = cost::valgrind_version(&args.valgrind)?;
     let dir = args.out.join("callgrind");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    append_line(
+        &args.out.join("command.txt"),
+        &format!(
+            "{}  {}",
+            record::utc_now_rfc3339(),
+            harness::cargo::portable_command_line()
+        ),
+    )?;
     let opts = CostOptions {
         workloads: if args.workloads.is_empty() {
             cost::WORKLOADS.to_vec()

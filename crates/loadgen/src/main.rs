@@ -425,7 +425,7 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
     let valgrind = cost::valgrind_version(&args.valgrind)?;
     let dir = args.out.join("callgrind");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    append_line(
+    record::append_line(
         &args.out.join("command.txt"),
         &format!(
             "{}  {}",
@@ -495,7 +495,7 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
                             );
                             let line =
                                 serde_json::to_string(rec).expect("a cost record serialises");
-                            if let Err(err) = append_line(&path, &line) {
+                            if let Err(err) = record::append_line(&path, &line) {
                                 eprintln!("loadgen: error: {err:#}");
                             }
                         });
@@ -806,7 +806,7 @@ async fn matrix_cmd(
     let records_path = args.out.join("records.jsonl");
     let cells_path = args.out.join("cells.jsonl");
     let command_line = harness::cargo::portable_command_line();
-    append_line(
+    record::append_line(
         &args.out.join("command.txt"),
         &format!("{}  {command_line}", record::utc_now_rfc3339()),
     )?;
@@ -902,7 +902,7 @@ async fn matrix_cmd(
         };
         match cell::run_cell(plan, template, &ctx, &progress).await {
             Ok(summary) => {
-                append_line(&cells_path, &serde_json::to_string(&summary)?)?;
+                record::append_line(&cells_path, &serde_json::to_string(&summary)?)?;
                 pb.suspend(|| println!("{}", describe_cell(&summary, &records_path)));
             }
             Err(err) => {
@@ -950,14 +950,4 @@ fn describe_cell(summary: &CellSummary, records_path: &Path) -> String {
         out += &format!("\n  ! {stack} did not exit cleanly on SIGTERM");
     }
     out
-}
-
-fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
 }

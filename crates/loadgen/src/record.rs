@@ -509,6 +509,12 @@ pub fn format_rfc3339(secs: u64) -> String {
 
 /// Appends one record as a JSON line and flushes it (so a crash loses nothing written).
 pub fn append(path: &Path, record: &Record) -> anyhow::Result<()> {
+    append_line(path, &serde_json::to_string(record)?)
+}
+
+/// Appends one line to a results file (records, cells, verdicts, counts, commands), creating
+/// the file and its folder if needed, and syncs it so a crash loses nothing already measured.
+pub fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -517,9 +523,7 @@ pub fn append(path: &Path, record: &Record) -> anyhow::Result<()> {
         .append(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
-    let mut line = serde_json::to_string(record)?;
-    line.push('\n');
-    file.write_all(line.as_bytes())
+    file.write_all(format!("{line}\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     file.sync_data().ok();
     Ok(())

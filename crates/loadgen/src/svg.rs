@@ -35,6 +35,26 @@ const COLORS: [&str; 8] = [
 ];
 
 /// Escapes text for XML content and attributes.
+/// The start of a plot `WIDTH` wide: the `<svg>` element, a white background and the title
+/// centred at `title_x`.
+fn open_svg(height: f64, font_size: u32, title_x: f64, title: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="{font_size}">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{title_x:.1}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
+        escape(title)
+    );
+    s
+}
+
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -176,21 +196,7 @@ pub fn render(chart: &Chart) -> String {
         px_hi: TOP,
     };
 
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        s,
-        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
-        (LEFT + WIDTH - RIGHT) / 2.0,
-        escape(&chart.title)
-    );
+    let mut s = open_svg(HEIGHT, 12, (LEFT + WIDTH - RIGHT) / 2.0, &chart.title);
     // Grid and ticks.
     for &t in &y_ticks {
         let y = y_axis.map(t);
@@ -343,21 +349,7 @@ pub fn render_forest(forest: &Forest) -> String {
         px_hi: WIDTH - RIGHT,
     };
     let height = TOP + BOTTOM + ROW_HEIGHT * rows.len().max(1) as f64;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(
-        s,
-        r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
-        WIDTH / 2.0,
-        escape(&forest.title)
-    );
+    let mut s = open_svg(height, 11, WIDTH / 2.0, &forest.title);
     let bottom = height - BOTTOM;
     for tick in forest_ticks(axis.lo, axis.hi) {
         let x = axis.map(tick);

@@ -5,7 +5,6 @@
 //! counts instructions per request under callgrind (`loadgen cost`), records the reliability
 //! verdicts, and renders the report.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -55,15 +54,6 @@ fn default_out(quick: bool) -> PathBuf {
     ))
 }
 
-fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    writeln!(file, "{line}").with_context(|| format!("writing {}", path.display()))
-}
-
 /// The cost column (`loadgen cost`), skipped with a warning where valgrind is missing.
 fn cost(loadgen: &Path, out: &Path, quick: bool) -> anyhow::Result<()> {
     if std::process::Command::new("valgrind")
@@ -95,7 +85,7 @@ pub fn compare(args: &Args) -> anyhow::Result<()> {
         .skip(1)
         .map(|a| harness::cargo::portable(&a))
         .collect();
-    append_line(
+    loadgen::record::append_line(
         &out.join("command.txt"),
         &format!(
             "{}  cargo xtask {}",

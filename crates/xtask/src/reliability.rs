@@ -119,14 +119,7 @@ pub fn reliability(dir: &Path) -> anyhow::Result<()> {
                 commit: commit.clone(),
                 date: loadgen::record::utc_now_rfc3339(),
             };
-            let mut line = serde_json::to_string(&verdict)?;
-            line.push('\n');
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&checks_path)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()))
-                .with_context(|| format!("writing {}", checks_path.display()))?;
+            loadgen::record::append_line(&checks_path, &serde_json::to_string(&verdict)?)?;
             let outcome = if passed {
                 "passed".to_owned()
             } else {

@@ -667,8 +667,12 @@ fn server_spec(common: &CommonArgs, binary: PathBuf, pinning: Option<&Pinning>) 
 fn warn_if_flagged(rec: &record::Record) {
     let r = &rec.results;
     if r.loadgen.saturated {
+        let own_late = r
+            .loadgen
+            .late_own
+            .map_or_else(String::new, |n| format!(", {n} sends it made late itself"));
         eprintln!(
-            "loadgen: warning: the load generator was CPU-saturated ({:.2} CPU-s on {} core(s) in {:.2} s); this run measures loadgen, not the server",
+            "loadgen: warning: the load generator was saturated ({:.2} CPU-s on {} core(s) in {:.2} s{own_late}); this run measures loadgen, not the server",
             r.loadgen.cpu_seconds, r.loadgen.cores, r.measured_seconds
         );
     }

@@ -22,6 +22,10 @@ use crate::workload::{SeededIds, WorkloadKind};
 /// Load generator CPU use (fraction of its cores) at or above which a run is flagged saturated.
 pub const SATURATION_THRESHOLD: f64 = 0.9;
 
+/// Open loop: the share of sends the load generator may itself send late (its clients free in
+/// time) before a run is flagged saturated.
+pub const OWN_LATE_LIMIT: f64 = 0.01;
+
 /// Everything about a measurement except the target.
 #[derive(Debug, Clone)]
 pub struct MeasureOptions {
@@ -338,8 +342,11 @@ pub fn build_record(
     about: About,
 ) -> anyhow::Result<Record> {
     let cores = loadgen_cores(opts);
-    let saturated =
-        m.loadgen_cpu_seconds >= SATURATION_THRESHOLD * r.measured_seconds * cores as f64;
+    // Spinning to a send's due time keeps a core busy without working: it does not count. In
+    // open loop, sends the load generator itself made late say so more directly.
+    let saturated = m.loadgen_cpu_seconds - r.pacing_seconds
+        >= SATURATION_THRESHOLD * r.measured_seconds * cores as f64
+        || r.late_own as f64 > OWN_LATE_LIMIT * r.requests as f64;
     let mut provenance = about.provenance;
     provenance.pinning = opts
         .pinning
@@ -394,6 +401,8 @@ pub fn build_record(
                 cpu_seconds: m.loadgen_cpu_seconds,
                 cores,
                 saturated,
+                pacing_seconds: load.model.rate().map(|_| r.pacing_seconds),
+                late_own: load.model.rate().map(|_| r.late_own),
             },
             noise: m.noise,
             clean_shutdown: about.clean_shutdown,

@@ -148,9 +148,18 @@ pub struct LoadgenUsage {
     pub cpu_seconds: f64,
     /// Cores it could use (pinned set, capped by its threads).
     pub cores: usize,
-    /// It used at least [`crate::measure::SATURATION_THRESHOLD`] of them: it, not the
-    /// server, may have set the pace.
+    /// It used at least [`crate::measure::SATURATION_THRESHOLD`] of them, its pacing spins
+    /// aside, or (open loop) it sent more than [`crate::measure::OWN_LATE_LIMIT`] of the sends
+    /// late though their clients were free: it, not the server, may have set the pace.
     pub saturated: bool,
+    /// Open loop: seconds of the window in which it spun to its sends' due times (waiting,
+    /// not working). Absent in closed loop and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing_seconds: Option<f64>,
+    /// Open loop: late sends whose clients were free in time (its own delay; the rest of
+    /// `late_sends` waited for a busy connection). Absent in closed loop and older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_own: Option<u64>,
 }
 
 /// The machine during a window, from `/proc/stat` and `/proc/*/stat`.
@@ -373,7 +382,7 @@ impl Flag {
         match self {
             Self::Errors => "some requests failed (errors by class are listed below)",
             Self::Saturated => {
-                "the load generator was CPU-saturated: throughput is a lower bound, the run is not valid"
+                "the load generator was saturated (its CPU, or open-loop sends it made late itself): throughput is a lower bound, the run is not valid"
             }
             Self::UncleanShutdown => "the server did not exit with status 0 within 10 s of SIGTERM",
             Self::IdsExhausted => {

@@ -85,6 +85,8 @@ fn trial(
                 cpu_seconds: 0.4,
                 cores: 1,
                 saturated: false,
+                pacing_seconds: None,
+                late_own: None,
             },
             noise: Noise {
                 core_seconds: 2.0,

@@ -28,12 +28,16 @@ pub fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
         .with_context(|| format!("parsing {path}"))
 }
 
+/// The fields of a `/proc/PID/stat` line from field 3 (state) on. The command name (field 2)
+/// may hold spaces and parentheses, so they start after the last ')'.
+fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
 /// utime + stime in ticks from a `/proc/PID/stat` line (fields 14 and 15).
 pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
-    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    let after = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after.split_whitespace();
-    // `after` starts at field 3 (state); utime is field 14, i.e. index 11 here.
+    let mut fields = stat_fields(stat)?;
+    // The fields start at field 3; utime is field 14, i.e. index 11 here.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
@@ -120,13 +124,9 @@ impl ProcessCpu {
 const PF_KTHREAD: u64 = 0x0020_0000;
 
 fn is_kernel_thread(stat: &str) -> bool {
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return false;
-    };
-    // `after` starts at field 3 (state); flags is field 9, index 6 here.
-    after
-        .split_whitespace()
-        .nth(6)
+    // The fields start at field 3; flags is field 9, index 6 here.
+    stat_fields(stat)
+        .and_then(|mut fields| fields.nth(6))
         .and_then(|f| f.parse::<u64>().ok())
         .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }

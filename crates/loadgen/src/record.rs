@@ -204,7 +204,6 @@ impl Results {
     }
 }
 
-/// A histogram as a record keeps it: HDR V2 with deflate, in base64.
 /// The non-blank lines of a JSON-lines file with their 1-based numbers; a file that does not
 /// exist has none (a results folder may lack `cells.jsonl`, `checks.jsonl` or `cost.jsonl`).
 pub fn jsonl_lines(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
@@ -221,6 +220,7 @@ pub fn jsonl_lines(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
         .collect())
 }
 
+/// A histogram as a record keeps it: HDR V2 with deflate, in base64.
 pub fn encode_histogram(h: &Histogram<u64>) -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     V2DeflateSerializer::new()
@@ -417,7 +417,8 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// Collects everything but the per-run fields (`build_profile`, `pinning`, `date`).
+    /// Collects everything but the per-run fields (`build_profile`, `pinning`, `cpu_idle`,
+    /// `date`).
     pub fn collect() -> Self {
         let git = |args: &[&str]| run_text("git", args);
         let git_commit = git(&["rev-parse", "HEAD"]);
@@ -448,7 +449,7 @@ impl Provenance {
             cpu_model,
             cores: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             pinning: "off".to_owned(),
-            cpu_idle: crate::monitor::cpu_idle(),
+            cpu_idle: None,
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()
                 .map(|s| s.trim().to_owned()),

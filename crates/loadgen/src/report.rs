@@ -982,8 +982,9 @@ fn noise(ctx: &Sections<'_>) -> String {
     md += "CPU steal, the kernel's own work (interrupts and kernel threads: packets, writeback, \
            the journal, mostly done for the measured requests) and other processes' CPU as \
            shares of the machine's CPU time during the measured windows (all trials, discarded \
-           ones included); a trial over the steal or other-CPU limit was redone. Within-trial variation is the coefficient of variation of the 100 ms \
-           throughput series, median over the counted trials.\n\n";
+           ones included); a trial over the steal or other-CPU limit was redone. Within-trial \
+           variation is the coefficient of variation of the 100 ms throughput series, median \
+           over the counted trials.\n\n";
     let mut table = Table::new(
         [
             "cell",
@@ -1010,7 +1011,6 @@ fn noise(ctx: &Sections<'_>) -> String {
         };
         let steal = share(|r| r.results.noise.steal_seconds);
         let other = share(|r| r.results.noise.other_cpu_seconds);
-        let kernel = share(|r| r.results.noise.kernel_cpu_seconds.unwrap_or(f64::NAN));
         let median = |v: &[f64]| {
             v.get(v.len() / 2)
                 .map_or_else(|| "–".to_owned(), |x| percent(*x))
@@ -1028,10 +1028,16 @@ fn noise(ctx: &Sections<'_>) -> String {
             records.iter().filter(|r| !r.counts()).count().to_string(),
             median(&steal),
             max(&steal),
-            if kernel.iter().any(|k| k.is_nan()) {
-                "–".to_owned()
+            // Older records counted the kernel's work as other processes'.
+            if records
+                .iter()
+                .all(|r| r.results.noise.kernel_cpu_seconds.is_some())
+            {
+                median(&share(|r| {
+                    r.results.noise.kernel_cpu_seconds.unwrap_or_default()
+                }))
             } else {
-                median(&kernel)
+                "–".to_owned()
             },
             median(&other),
             max(&other),

@@ -34,7 +34,6 @@ const COLORS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
 ];
 
-/// Escapes text for XML content and attributes.
 /// The start of a plot `WIDTH` wide: the `<svg>` element, a white background and the title
 /// centred at `title_x`.
 fn open_svg(height: f64, font_size: u32, title_x: f64, title: &str) -> String {
@@ -55,6 +54,7 @@ fn open_svg(height: f64, font_size: u32, title_x: f64, title: &str) -> String {
     s
 }
 
+/// Escapes text for XML content and attributes.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

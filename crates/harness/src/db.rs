@@ -165,12 +165,63 @@ pub fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
 
 /// `postgres://u@h:5432/postgres?x=y` with the database name replaced.
 pub fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let scheme_end = url.find("://").context("a database URL has a scheme")? + 3;
-    let (base, query) = url.find('?').map_or((url, ""), |q| url.split_at(q));
-    let authority_end = base[scheme_end..]
+    let (authority, query) = authority(url)?;
+    Ok(format!("{}/{name}{query}", &url[..authority.end]))
+}
+
+/// The TCP address a `postgres://` URL's server listens on (port 5432 when the URL gives none).
+/// URLs that reach the server through a Unix socket have none.
+pub fn tcp_address(url: &str) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let (authority, query) = authority(url)?;
+    let authority = &url[authority];
+    anyhow::ensure!(
+        !query.contains("host="),
+        "{} names its server in a host= parameter; use postgres://USER@HOST:PORT/DB",
+        shared::config::scrub(url, url)
+    );
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    anyhow::ensure!(
+        !host_port.is_empty(),
+        "{} names no host",
+        shared::config::scrub(url, url)
+    );
+    let with_port = if host_port.ends_with(']') || !host_port.contains(':') {
+        format!("{host_port}:5432")
+    } else {
+        host_port.to_owned()
+    };
+    with_port
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {with_port}"))?
+        .next()
+        .with_context(|| format!("{with_port} resolves to no address"))
+}
+
+/// `url` with its host and port replaced by `addr` (user, database and parameters kept).
+pub fn with_address(url: &str, addr: std::net::SocketAddr) -> anyhow::Result<String> {
+    let (authority, _) = authority(url)?;
+    let user = url[authority.clone()]
+        .rsplit_once('@')
+        .map_or("", |(u, _)| u);
+    let at = if user.is_empty() { "" } else { "@" };
+    Ok(format!(
+        "{}{user}{at}{addr}{}",
+        &url[..authority.start],
+        &url[authority.end..]
+    ))
+}
+
+/// Where a URL's authority (`user:pw@host:port`) lies in it, and its query (`?a=b`, or empty):
+/// the one reading of a database URL's parts that [`with_database`], [`tcp_address`] and
+/// [`with_address`] share.
+fn authority(url: &str) -> anyhow::Result<(std::ops::Range<usize>, &str)> {
+    let start = url.find("://").context("a database URL has a scheme")? + 3;
+    let base_end = url[start..].find('?').map_or(url.len(), |i| start + i);
+    let end = url[start..base_end]
         .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    Ok(format!("{}/{name}{query}", &base[..authority_end]))
+        .map_or(base_end, |i| start + i);
+    Ok((start..end, &url[base_end..]))
 }
 
 #[cfg(test)]
@@ -191,6 +242,34 @@ mod tests {
             assert_eq!(with_database(input, "x").unwrap(), expected);
         }
         assert!(with_database("nonsense", "x").is_err());
+    }
+
+    #[test]
+    fn addresses_are_read_and_replaced() {
+        let proxy: std::net::SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let cases = [
+            (
+                "postgres://u:p@127.0.0.1:5433/db?sslmode=disable",
+                "127.0.0.1:5433",
+                "postgres://u:p@127.0.0.1:6000/db?sslmode=disable",
+            ),
+            (
+                "postgres://127.0.0.1/db",
+                "127.0.0.1:5432",
+                "postgres://127.0.0.1:6000/db",
+            ),
+            (
+                "postgresql://u@[::1]:5/x",
+                "[::1]:5",
+                "postgresql://u@127.0.0.1:6000/x",
+            ),
+        ];
+        for (url, addr, replaced) in cases {
+            assert_eq!(tcp_address(url).unwrap(), addr.parse().unwrap(), "{url}");
+            assert_eq!(with_address(url, proxy).unwrap(), replaced, "{url}");
+        }
+        assert!(tcp_address("postgres:///db?host=/run/postgresql").is_err());
+        assert!(tcp_address("nonsense").is_err());
     }
 
     #[test]

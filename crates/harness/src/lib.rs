@@ -2,7 +2,8 @@
 //! fresh databases and the server spawner ([`db`], [`server`]), where binaries are
 //! ([`cargo`]), throwaway PostgreSQL clusters ([`pg`]), the table of cases every server's
 //! framework-native test drives ([`native`]), the HTTP/1.1 wire code ([`wire`], and the
-//! blocking test client in [`client`]) and a small PRNG ([`rng`]).
+//! blocking test client in [`client`]), a TCP proxy that delays a database's traffic
+//! ([`delay`]) and a small PRNG ([`rng`]).
 //!
 //! `conformance` (the black-box suites), `loadgen` (the load generator), `benches` (criterion)
 //! and `xtask` (the experiment orchestration behind `scripts/`) all build on it.
@@ -10,6 +11,7 @@
 pub mod cargo;
 pub mod client;
 pub mod db;
+pub mod delay;
 pub mod native;
 pub mod pg;
 pub mod rng;

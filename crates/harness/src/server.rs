@@ -82,6 +82,12 @@ impl ServerSpec {
         self.spawn(&url, Some(db))
     }
 
+    /// Starts the server on `db`, reached at `url` (the database's own URL through a proxy,
+    /// for example); `db` lives as long as the server.
+    pub fn start_via(&self, db: FreshDb, url: &str) -> anyhow::Result<Server> {
+        self.spawn(url, Some(db))
+    }
+
     /// Starts the server on the database at `url`, which the caller owns.
     pub fn start_on(&self, url: &str) -> anyhow::Result<Server> {
         self.spawn(url, None)

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use harness::DbKind;
 use harness::db::FreshDb;
+use harness::delay::ProxyProcess;
 use harness::rng::Rng;
 use harness::server::{Server, ServerSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{self, LoadConfig, LoadModel, Target};
 use crate::measure::{self, About, MeasureOptions};
-use crate::record::{self, Provenance, Record, Trial};
+use crate::record::{self, DbNetwork, Provenance, Record, Trial};
 use crate::stats::{self, Interval};
 use crate::workload::{SeededIds, Workload, WorkloadKind};
 
@@ -46,6 +47,9 @@ pub struct Design {
     /// machine's CPU time during its window.
     pub steal_limit: f64,
     pub other_limit: f64,
+    /// The cell only probes capacity for an open-loop ladder: its trials are recorded but
+    /// never counted.
+    pub probe: bool,
 }
 
 impl Default for Design {
@@ -61,6 +65,7 @@ impl Default for Design {
             max_redos: 2,
             steal_limit: 0.05,
             other_limit: 0.10,
+            probe: false,
         }
     }
 }
@@ -87,20 +92,129 @@ pub struct CellPlan {
     pub workload: WorkloadKind,
     pub model: LoadModel,
     pub connections: usize,
+    /// PostgreSQL across a network: every server reaches it through a delay proxy, with this
+    /// pool size.
+    pub network: Option<DbNetwork>,
 }
 
 impl CellPlan {
-    /// `sqlite read closed c=64`, or `postgres mixed open@5000 c=64`.
+    /// `sqlite read closed c=64`, `postgres mixed open@5000 c=64`, or
+    /// `postgres read closed c=64 rtt=2ms pool=8`.
     pub fn name(&self) -> String {
         let model = match self.model {
             LoadModel::Closed => "closed".to_owned(),
             LoadModel::Open { rate } => format!("open@{rate}"),
         };
+        let network = self
+            .network
+            .map(|n| format!(" {}", n.label()))
+            .unwrap_or_default();
         format!(
-            "{} {} {model} c={}",
+            "{} {} {model} c={}{network}",
             self.db, self.workload, self.connections
         )
     }
+}
+
+/// The `loadgen` binary that runs delay proxies: this one, or, when the cells are run from a
+/// test, the one built beside it.
+fn loadgen_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding the running binary")?;
+    if exe.file_name().is_some_and(|n| n == "loadgen") {
+        Ok(exe)
+    } else {
+        harness::cargo::sibling_binary("loadgen")
+    }
+}
+
+/// How a cell's server reaches its database: directly, or through a delay proxy in a process
+/// of its own (`loadgen delay-proxy`), which lives as long as the server.
+fn database_route(
+    db: &FreshDb,
+    network: Option<DbNetwork>,
+) -> anyhow::Result<(String, Option<ProxyProcess>)> {
+    let Some(network) = network.filter(|n| n.rtt_us > 0) else {
+        return Ok((db.url().to_owned(), None));
+    };
+    anyhow::ensure!(
+        db.kind() == DbKind::Postgres,
+        "a database across a network is PostgreSQL's (SQLite is a file)"
+    );
+    let upstream = harness::db::tcp_address(db.url())?;
+    let mut program = std::process::Command::new(loadgen_binary()?);
+    program.args([
+        "delay-proxy".to_owned(),
+        format!("--upstream={upstream}"),
+        format!("--rtt-ms={}", network.rtt_ms()),
+    ]);
+    let proxy = ProxyProcess::spawn(program)?;
+    Ok((
+        harness::db::with_address(db.url(), proxy.addr())?,
+        Some(proxy),
+    ))
+}
+
+/// Why a capacity probe's trials do not count.
+pub const PROBE: &str = "open-loop ladder probe";
+
+/// The offered rates of an open-loop ladder: `steps` rates in a geometric progression from
+/// 5 % to 130 % of `capacity` (the fastest stack's closed-loop throughput), each rounded to
+/// two significant digits, so every stack gets the same absolute rates and the top ones
+/// overload even the fastest.
+pub fn ladder(capacity: f64, steps: usize) -> Vec<f64> {
+    const LOW: f64 = 0.05;
+    const HIGH: f64 = 1.3;
+    let steps = steps.max(2);
+    let ratio = (HIGH / LOW).powf(1.0 / (steps - 1) as f64);
+    let mut rates: Vec<f64> = (0..steps)
+        .map(|k| {
+            let rate = capacity * LOW * ratio.powi(k as i32);
+            let unit = 10f64.powi(rate.log10().floor() as i32 - 1);
+            ((rate / unit).round() * unit).max(1.0)
+        })
+        .collect();
+    rates.dedup();
+    rates
+}
+
+/// Measures the closed-loop capacity of every stack in `plan` (one short round, recorded but
+/// not counted) and returns the fastest stack's throughput.
+pub async fn probe_capacity(
+    plan: &CellPlan,
+    template: &Template,
+    ctx: &Context<'_>,
+) -> anyhow::Result<f64> {
+    let design = Design {
+        min_rounds: 1,
+        max_rounds: 1,
+        probe: true,
+        ..ctx.design.clone()
+    };
+    let plan = CellPlan {
+        model: LoadModel::Closed,
+        ..plan.clone()
+    };
+    run_cell(
+        &plan,
+        template,
+        &Context {
+            design: &design,
+            ..*ctx
+        },
+        &|_, _| {},
+    )
+    .await?;
+    let cell = plan.name();
+    let fastest = record::read_all(ctx.records)?
+        .iter()
+        .filter_map(|r| {
+            let t = r.trial.as_ref()?;
+            (t.cell == cell && t.comparison == ctx.run && t.discarded.as_deref() == Some(PROBE))
+                .then_some(r.results.throughput)
+        })
+        .fold(0.0, f64::max);
+    anyhow::ensure!(fastest > 0.0, "the probe of {cell} measured no throughput");
+    Ok(fastest)
 }
 
 /// A stack of the comparison: its name and how to start its server.
@@ -220,6 +334,8 @@ pub struct CellSummary {
 struct Running {
     name: String,
     server: Server,
+    /// The delay proxy in front of the server's database, stopped after the server.
+    proxy: Option<ProxyProcess>,
     target: Target,
     ids: Arc<SeededIds>,
     /// The most delete ids one trial used.
@@ -267,10 +383,14 @@ pub async fn run_cell(
     let mut running = Vec::with_capacity(ctx.contenders.len());
     for contender in ctx.contenders {
         let db = FreshDb::clone_of(&template.db)?;
-        let spec = contender.server.clone();
+        let (url, proxy) = database_route(&db, plan.network)?;
+        let mut spec = contender.server.clone();
+        if let Some(network) = plan.network {
+            spec.pool_size = Some(network.pool);
+        }
         let health = ctx.options.health_timeout;
         let server = blocking(move || {
-            let mut server = spec.start_with(db)?;
+            let mut server = spec.start_via(db, &url)?;
             server.wait_healthy(health)?;
             Ok(server)
         })
@@ -280,6 +400,7 @@ pub async fn run_cell(
             name: contender.name.clone(),
             target: Target::from_addr(server.addr()),
             server,
+            proxy,
             ids: Arc::new(SeededIds::new(
                 template.ids.clone(),
                 template.delete_ids.clone(),
@@ -292,7 +413,12 @@ pub async fn run_cell(
     for r in running {
         let grace = ctx.options.shutdown_grace;
         let name = r.name.clone();
-        let stopped = blocking(move || r.server.stop(grace)).await?;
+        let stopped = blocking(move || {
+            let stopped = r.server.stop(grace);
+            drop(r.proxy);
+            stopped
+        })
+        .await?;
         if !stopped.clean() {
             unclean.push(name);
         }
@@ -357,6 +483,8 @@ async fn rounds(
                         Some("warm-up round".to_owned())
                     } else if redo {
                         disturbed
+                    } else if design.probe {
+                        Some(PROBE.to_owned())
                     } else {
                         None
                     };
@@ -520,6 +648,7 @@ async fn trial(
         db: Some(plan.db),
         server_workers: startup.workers,
         server_pool_size: startup.pool,
+        db_network: plan.network,
         clean_shutdown: None,
         run_id: format!("{}/{cell}/{round}/{}/{attempt}", ctx.run, stack.name),
         trial: Some(Trial {
@@ -569,16 +698,41 @@ mod tests {
     use crate::record::Noise;
 
     #[test]
+    fn ladders_climb_geometrically_past_the_capacity() {
+        let rates = ladder(20_000.0, 8);
+        assert_eq!(rates.len(), 8);
+        assert_eq!(rates[0], 1_000.0);
+        assert_eq!(*rates.last().unwrap(), 26_000.0);
+        for pair in rates.windows(2) {
+            let step = pair[1] / pair[0];
+            assert!((1.5..1.7).contains(&step), "{rates:?}");
+        }
+        // Two significant digits, and never below one request per second.
+        assert_eq!(ladder(123.0, 2), [6.2, 160.0]);
+        assert!(ladder(1.0, 4).iter().all(|&r| r >= 1.0));
+    }
+
+    #[test]
     fn cells_are_named_by_what_they_hold() {
         let plan = CellPlan {
             db: DbKind::Sqlite,
             workload: WorkloadKind::Read,
             model: LoadModel::Closed,
             connections: 64,
+            network: None,
         };
         assert_eq!(plan.name(), "sqlite read closed c=64");
         assert_eq!(seed_of(&plan.name()), seed_of("sqlite read closed c=64"));
         assert_ne!(seed_of(&plan.name()), seed_of("sqlite read closed c=10"));
+        let across = CellPlan {
+            db: DbKind::Postgres,
+            network: Some(DbNetwork {
+                rtt_us: 500,
+                pool: 8,
+            }),
+            ..plan
+        };
+        assert_eq!(across.name(), "postgres read closed c=64 rtt=0.5ms pool=8");
     }
 
     #[test]

@@ -96,106 +96,55 @@ impl Category {
     }
 }
 
-/// Crate names (the first segment of a Rust path) and the category their code counts in.
+/// The crates (by the first segment of a Rust path, names separated by white space) whose
+/// code counts in each category.
 /// A name ending in `*` matches every crate it starts (`actix_*`).
-const CRATES: &[(&str, Category)] = &[
-    ("hyper", Category::Http),
-    ("hyper_util", Category::Http),
-    ("http", Category::Http),
-    ("http_body", Category::Http),
-    ("http_body_util", Category::Http),
-    ("httparse", Category::Http),
-    ("httpdate", Category::Http),
-    ("h2", Category::Http),
-    ("axum", Category::Http),
-    ("axum_core", Category::Http),
-    ("tower*", Category::Http),
-    ("matchit", Category::Http),
-    ("actix*", Category::Http),
-    ("rocket*", Category::Http),
-    ("bytes", Category::Http),
-    ("bytestring", Category::Http),
-    ("mime", Category::Http),
-    ("percent_encoding", Category::Http),
-    ("form_urlencoded", Category::Http),
-    ("serde_urlencoded", Category::Http),
-    ("url", Category::Http),
-    ("cookie", Category::Http),
-    ("time", Category::Http),
-    ("multer", Category::Http),
-    ("state", Category::Http),
-    ("ref_cast", Category::Http),
-    ("serde_json", Category::Json),
-    ("serde", Category::Json),
-    ("serde_core", Category::Json),
-    ("ryu", Category::Json),
-    ("itoa", Category::Json),
-    ("sqlx*", Category::Database),
-    ("diesel*", Category::Database),
-    ("libsqlite3_sys", Category::Database),
-    ("r2d2", Category::Database),
-    ("deadpool*", Category::Database),
-    ("tokio_postgres", Category::Database),
-    ("postgres*", Category::Database),
-    ("flume", Category::Database),
-    ("tokio*", Category::Runtime),
-    ("mio", Category::Runtime),
-    ("futures*", Category::Runtime),
-    ("parking_lot*", Category::Runtime),
-    ("crossbeam*", Category::Runtime),
-    ("event_listener*", Category::Runtime),
-    ("async_*", Category::Runtime),
-    ("pin_project*", Category::Runtime),
-    ("tracing*", Category::Runtime),
-    ("log", Category::Runtime),
-    ("signal_hook*", Category::Runtime),
-    ("concurrent_queue", Category::Runtime),
-    ("shared", Category::App),
-    ("server_*", Category::App),
-    ("std", Category::Std),
-    ("core", Category::Std),
-    ("alloc", Category::Std),
-    ("hashbrown", Category::Std),
-    ("smallvec", Category::Std),
-    ("memchr", Category::Std),
-    ("once_cell", Category::Std),
-    ("foldhash", Category::Std),
-    ("indexmap", Category::Std),
+const CRATES: &[(Category, &str)] = &[
+    (
+        Category::Http,
+        "hyper hyper_util http http_body http_body_util httparse httpdate h2 axum \
+         axum_core tower* matchit actix* rocket* bytes bytestring mime percent_encoding \
+         form_urlencoded serde_urlencoded url cookie time multer state ref_cast",
+    ),
+    (Category::Json, "serde_json serde serde_core ryu itoa"),
+    (
+        Category::Database,
+        "sqlx* diesel* libsqlite3_sys rusqlite r2d2 deadpool* tokio_postgres postgres* \
+         flume",
+    ),
+    (
+        Category::Runtime,
+        "tokio* mio futures* parking_lot* crossbeam* event_listener* async_* \
+         pin_project* tracing* log signal_hook* concurrent_queue",
+    ),
+    (Category::App, "shared server_*"),
+    (
+        Category::Std,
+        "std core alloc hashbrown smallvec memchr once_cell foldhash indexmap",
+    ),
 ];
 
-/// C functions (no Rust path) by name prefix.
-const C_FUNCTIONS: &[(&str, Category)] = &[
-    ("sqlite3", Category::Database),
-    ("malloc", Category::Allocator),
-    ("free", Category::Allocator),
-    ("realloc", Category::Allocator),
-    ("calloc", Category::Allocator),
-    ("cfree", Category::Allocator),
-    ("_int_malloc", Category::Allocator),
-    ("_int_free", Category::Allocator),
-    ("_int_realloc", Category::Allocator),
-    ("malloc_consolidate", Category::Allocator),
-    ("unlink_chunk", Category::Allocator),
-    ("tcache", Category::Allocator),
-    ("__libc_malloc", Category::Allocator),
-    ("__libc_free", Category::Allocator),
-    ("__libc_realloc", Category::Allocator),
-    ("__libc_calloc", Category::Allocator),
-    ("__rust_alloc", Category::Allocator),
-    ("__rust_dealloc", Category::Allocator),
-    ("__rust_realloc", Category::Allocator),
-    ("__rdl_", Category::Allocator),
-    ("__rg_", Category::Allocator),
+/// C functions (no Rust path) by name prefix, per category (separated by white space).
+const C_FUNCTIONS: &[(Category, &str)] = &[
+    (Category::Database, "sqlite3"),
+    (
+        Category::Allocator,
+        "malloc free realloc calloc cfree _int_malloc _int_free _int_realloc \
+         malloc_consolidate unlink_chunk tcache __libc_malloc __libc_free \
+         __libc_realloc __libc_calloc __rust_alloc __rust_dealloc __rust_realloc __rdl_ \
+         __rg_",
+    ),
 ];
 
 fn crate_category(name: &str) -> Option<Category> {
-    CRATES.iter().find_map(|&(pattern, category)| {
-        let hit = match pattern.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == pattern,
-        };
-        hit.then_some(category)
-    })
+    let matches = |pattern: &str| match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    };
+    CRATES
+        .iter()
+        .find(|(_, patterns)| patterns.split_whitespace().any(matches))
+        .map(|&(category, _)| category)
 }
 
 /// The first segments of the Rust paths in a demangled symbol, in order: `<hyper::X as
@@ -240,9 +189,9 @@ pub fn classify(object: &str, function: &str) -> Category {
     if std {
         return Category::Std;
     }
-    if let Some(&(_, category)) = C_FUNCTIONS
+    if let Some(&(category, _)) = C_FUNCTIONS
         .iter()
-        .find(|(prefix, _)| function.starts_with(prefix))
+        .find(|(_, prefixes)| prefixes.split_whitespace().any(|p| function.starts_with(p)))
     {
         return category;
     }
@@ -602,16 +551,15 @@ impl Client {
         })
     }
 
-    fn exchange(&mut self, request: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+    /// Sends `request` and reads its response.
+    fn round_trip(&mut self, request: &[u8]) -> anyhow::Result<wire::Response<'_>> {
         self.stream
             .write_all(request)
             .with_context(|| format!("sending to {}", self.addr))?;
-        let response = self
-            .reader
+        self.reader
             .read_blocking(&mut self.stream, false, Instant::now() + REQUEST_TIMEOUT)
             .map_err(|err| anyhow::anyhow!("{err}"))
-            .with_context(|| format!("reading from {}", self.addr))?;
-        Ok((response.status, response.body.to_vec()))
+            .with_context(|| format!("reading from {}", self.addr))
     }
 
     /// Creates `n` tasks through the API, one request at a time; their ids.
@@ -622,10 +570,10 @@ impl Client {
             .map(|i| {
                 let body = format!("{{\"name\":\"seed {i}\",\"done\":false}}");
                 wire::write_request(&mut request, "POST", "/tasks", &host, Some(body.as_bytes()));
-                let (status, body) = self.exchange(&request)?;
-                match (status, created_id(&body)) {
+                let response = self.round_trip(&request)?;
+                match (response.status, created_id(response.body)) {
                     (201, Some(id)) => Ok(id),
-                    _ => bail!("seeding: {status} {}", wire::excerpt(&body)),
+                    (status, _) => bail!("seeding: {status} {}", wire::excerpt(response.body)),
                 }
             })
             .collect()
@@ -639,14 +587,7 @@ impl Client {
                 .next_request()
                 .context("the workload ran out of seeded ids")?;
             let (op, expect_id) = (planned.op, planned.expect_id);
-            self.stream
-                .write_all(planned.request)
-                .with_context(|| format!("sending to {}", self.addr))?;
-            let response = self
-                .reader
-                .read_blocking(&mut self.stream, false, Instant::now() + REQUEST_TIMEOUT)
-                .map_err(|err| anyhow::anyhow!("{err}"))
-                .with_context(|| format!("reading from {}", self.addr))?;
+            let response = self.round_trip(planned.request)?;
             if generator.check(op, expect_id, &response, true) != Verdict::Ok {
                 errors += 1;
             }

@@ -14,7 +14,7 @@ use loadgen::cell::{
 use loadgen::engine::{LoadConfig, LoadModel};
 use loadgen::measure::{self, MeasureOptions, TargetSpec};
 use loadgen::monitor::Pinning;
-use loadgen::record::{self, Provenance};
+use loadgen::record::{self, DbNetwork, Provenance};
 use loadgen::workload::{Mix, Workload, WorkloadKind};
 
 #[derive(Parser, Debug)]
@@ -42,6 +42,25 @@ enum Command {
     /// The noise-free cost column: instructions per request of every server and workload on
     /// SQLite, counted under valgrind's callgrind, appended to OUT/cost.jsonl
     Cost(CostArgs),
+    /// A TCP proxy that adds a round trip between a server and its database (what `matrix`
+    /// starts for `--phase ...:RTTS:POOLS`); runs until its standard input closes
+    DelayProxy(DelayProxyArgs),
+}
+
+#[derive(Args, Debug)]
+struct DelayProxyArgs {
+    /// Where the database listens (HOST:PORT)
+    #[arg(long)]
+    upstream: std::net::SocketAddr,
+    /// Round trip added, in milliseconds (half each way)
+    #[arg(long)]
+    rtt_ms: f64,
+    /// Each chunk's one-way delay varies uniformly by up to this many milliseconds
+    #[arg(long, default_value_t = 0.0)]
+    jitter_ms: f64,
+    /// Where to listen (port 0: a free one, printed)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -200,9 +219,21 @@ struct MatrixArgs {
     connections: Option<Vec<usize>>,
     /// A group of cells, WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64,256:sqlite,postgres);
     /// repeat for more groups. Replaces --workloads, --connections and --dbs; one seeded
-    /// template per database serves every group
+    /// template per database serves every group. WORKLOADS:CONNECTIONS:postgres:RTTS:POOLS
+    /// puts PostgreSQL across a network: a cell per round trip added in milliseconds (0: none)
+    /// and server pool size (e.g. read:64:postgres:0,0.5,2,10:2,8,32)
     #[arg(long, value_parser = parse_phase)]
     phase: Vec<Phase>,
+    /// An open-loop ladder, WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64:sqlite,postgres),
+    /// measured after the phases: per workload, connection count and database, a short
+    /// closed-loop probe of every stack, then one cell per offered rate, the same rates for
+    /// every stack, from 5 % to 130 % of the fastest stack's probed throughput. Given without
+    /// --phase, the ladders are all that is measured
+    #[arg(long, value_parser = parse_phase)]
+    open_ladder: Vec<Phase>,
+    /// Rates per open-loop ladder [default: 8; --quick: 3]
+    #[arg(long)]
+    ladder_steps: Option<usize>,
     /// The most requests a delete trial measures (a fixed count, so the pool of seeded tasks
     /// lasts: a trial's worth at the warm-up round's rate, up to this)
     #[arg(long, default_value_t = 5000)]
@@ -306,12 +337,48 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
+/// What the matrix measures, in order: a cell, or an open-loop ladder, which becomes one cell
+/// per rate once a probe of its closed-loop cell has found the stacks' capacity.
+enum Planned {
+    Cell(CellPlan),
+    Ladder(CellPlan),
+}
+
+impl Phase {
+    /// Every cell of the group under `model`.
+    fn cells(&self, model: LoadModel) -> impl Iterator<Item = CellPlan> + '_ {
+        self.workloads.iter().flat_map(move |&workload| {
+            self.connections.iter().flat_map(move |&connections| {
+                self.dbs.iter().flat_map(move |&db| {
+                    self.networks.iter().map(move |&network| CellPlan {
+                        db,
+                        workload,
+                        model,
+                        connections,
+                        network,
+                    })
+                })
+            })
+        })
+    }
+}
+
+impl Planned {
+    const fn plan(&self) -> &CellPlan {
+        match self {
+            Self::Cell(plan) | Self::Ladder(plan) => plan,
+        }
+    }
+}
+
 /// A group of cells: every workload x connection count x database.
 #[derive(Debug, Clone)]
 struct Phase {
     workloads: Vec<WorkloadKind>,
     connections: Vec<usize>,
     dbs: Vec<DbKind>,
+    /// Each cell of the group once per entry; `[None]` for the database on the loopback.
+    networks: Vec<Option<DbNetwork>>,
 }
 
 fn parse_phase(s: &str) -> Result<Phase, String> {
@@ -324,15 +391,50 @@ fn parse_phase(s: &str) -> Result<Phase, String> {
             .collect()
     }
     let parts: Vec<&str> = s.split(':').collect();
-    let [workloads, connections, dbs] = parts[..] else {
-        return Err(format!(
-            "{s:?} is not WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64,256:sqlite,postgres)"
-        ));
+    let (workloads, connections, dbs, network) = match parts[..] {
+        [w, c, d] => (w, c, d, None),
+        [w, c, d, rtts, pools] => (w, c, d, Some((rtts, pools))),
+        _ => {
+            return Err(format!(
+                "{s:?} is not WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64,256:sqlite,postgres) \
+                 or WORKLOADS:CONNECTIONS:postgres:RTTS:POOLS (e.g. read:64:postgres:0,2:8,32)"
+            ));
+        }
+    };
+    let dbs: Vec<DbKind> = list(dbs, "database")?;
+    let networks = match network {
+        None => vec![None],
+        Some((rtts, pools)) => {
+            if dbs != [DbKind::Postgres] {
+                return Err(format!(
+                    "{s:?}: round trips and pools are for PostgreSQL alone (SQLite is a file)"
+                ));
+            }
+            let rtts: Vec<f64> = list(rtts, "round trip (ms)")?;
+            let pools: Vec<usize> = list(pools, "pool size")?;
+            let mut networks = Vec::new();
+            for &rtt in &rtts {
+                if !(rtt.is_finite() && (0.0..=10_000.0).contains(&rtt)) {
+                    return Err(format!("round trip {rtt}: milliseconds from 0 to 10000"));
+                }
+                for &pool in &pools {
+                    if pool == 0 {
+                        return Err("a pool size is at least 1".to_owned());
+                    }
+                    networks.push(Some(DbNetwork {
+                        rtt_us: (rtt * 1000.0).round() as u64,
+                        pool,
+                    }));
+                }
+            }
+            networks
+        }
     };
     Ok(Phase {
         workloads: list(workloads, "workload")?,
         connections: list(connections, "connection count")?,
-        dbs: list(dbs, "database")?,
+        dbs,
+        networks,
     })
 }
 
@@ -390,6 +492,20 @@ fn real_main() -> anyhow::Result<()> {
             runtime(threads)?.block_on(matrix_cmd(args, pinning, threads))
         }
         Command::Cost(args) => cost_cmd(&args),
+        Command::DelayProxy(args) => {
+            let millis = |v: f64, what: &str| {
+                anyhow::ensure!(
+                    v.is_finite() && v >= 0.0,
+                    "{what} must be a number of milliseconds >= 0, not {v}"
+                );
+                Ok(Duration::from_secs_f64(v / 1000.0))
+            };
+            let delay = harness::delay::Delay {
+                one_way: millis(args.rtt_ms, "--rtt-ms")? / 2,
+                jitter: millis(args.jitter_ms, "--jitter-ms")?,
+            };
+            harness::delay::serve(args.listen, args.upstream, delay)
+        }
     }
 }
 
@@ -753,7 +869,8 @@ async fn matrix_cmd(
     } else {
         &MATRIX_DEFAULTS
     };
-    let phases = if args.phase.is_empty() {
+    // The default group stands in only when no group of either kind is given.
+    let phases = if args.phase.is_empty() && args.open_ladder.is_empty() {
         vec![Phase {
             workloads: args.workloads.clone(),
             connections: args.connections.clone().unwrap_or_else(|| {
@@ -764,11 +881,16 @@ async fn matrix_cmd(
                 }
             }),
             dbs: args.dbs.clone(),
+            networks: vec![None],
         }]
     } else {
         args.phase.clone()
     };
-    let mut dbs: Vec<DbKind> = phases.iter().flat_map(|p| p.dbs.clone()).collect();
+    let mut dbs: Vec<DbKind> = phases
+        .iter()
+        .chain(&args.open_ladder)
+        .flat_map(|p| p.dbs.clone())
+        .collect();
     dbs.sort();
     dbs.dedup();
     let servers = servers_or_registry(&args.servers)?;
@@ -797,6 +919,7 @@ async fn matrix_cmd(
         max_redos: 2,
         steal_limit: args.steal_limit_percent / 100.0,
         other_limit: args.other_limit_percent / 100.0,
+        probe: false,
     };
     let design = Design {
         max_rounds: args
@@ -846,21 +969,32 @@ async fn matrix_cmd(
         .common
         .rate
         .map_or(LoadModel::Closed, |rate| LoadModel::Open { rate });
-    let mut plans = Vec::new();
-    for phase in &phases {
-        for &workload in &phase.workloads {
-            for &connections in &phase.connections {
-                for &db in &phase.dbs {
-                    plans.push(CellPlan {
-                        db,
-                        workload,
-                        model,
-                        connections,
-                    });
-                }
-            }
-        }
+    let mut plans: Vec<Planned> = phases
+        .iter()
+        .flat_map(|p| p.cells(model))
+        .map(Planned::Cell)
+        .collect();
+    let steps = args
+        .ladder_steps
+        .unwrap_or(if args.quick { 3 } else { 8 })
+        .max(2);
+    for phase in &args.open_ladder {
+        anyhow::ensure!(
+            phase.networks == [None],
+            "an open-loop ladder has no round trips or pools"
+        );
+        // Each ladder starts from its closed-loop cell, which the probe measures.
+        plans.extend(phase.cells(LoadModel::Closed).map(Planned::Ladder));
     }
+    let cells_in = |plans: &[Planned]| -> usize {
+        plans
+            .iter()
+            .map(|p| match p {
+                Planned::Cell(_) => 1,
+                Planned::Ladder(_) => steps,
+            })
+            .sum()
+    };
     let run = record::new_run_id();
     let provenance = Provenance::collect();
     let ctx = CellContext {
@@ -872,7 +1006,7 @@ async fn matrix_cmd(
         records: &records_path,
         run: &run,
     };
-    let pb = ProgressBar::new(plans.len() as u64);
+    let pb = ProgressBar::new(cells_in(&plans) as u64);
     pb.set_style(
         ProgressStyle::with_template(
             "{bar:30.cyan/blue} {pos}/{len} cells [{elapsed_precise} elapsed, ETA {eta_precise}] {msg}",
@@ -881,10 +1015,66 @@ async fn matrix_cmd(
     );
     let mut failures = 0usize;
     let measuring = std::time::Instant::now();
-    for (done, plan) in plans.iter().enumerate() {
+    let mut cells = 0usize;
+    let mut next = 0usize;
+    while next < plans.len() {
+        let template = &templates
+            .iter()
+            .find(|(db, _)| *db == plans[next].plan().db)
+            .expect("a template per database")
+            .1;
+        let plan = match &plans[next] {
+            Planned::Cell(plan) => plan.clone(),
+            Planned::Ladder(probe) => {
+                let probe = probe.clone();
+                pb.set_message(format!("{} · probing capacity", probe.name()));
+                let expanded = match cell::probe_capacity(&probe, template, &ctx).await {
+                    Ok(capacity) => {
+                        let rates = cell::ladder(capacity, steps);
+                        pb.suspend(|| {
+                            println!(
+                                "{}: fastest {} ok req/s; open-loop rates {}",
+                                probe.name(),
+                                loadgen::report::thousands(capacity),
+                                rates
+                                    .iter()
+                                    .map(|&r| loadgen::report::thousands(r))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                        });
+                        rates
+                            .into_iter()
+                            .map(|rate| {
+                                Planned::Cell(CellPlan {
+                                    model: LoadModel::Open { rate },
+                                    ..probe.clone()
+                                })
+                            })
+                            .collect()
+                    }
+                    Err(err) => {
+                        failures += 1;
+                        pb.suspend(|| {
+                            eprintln!("loadgen: error: probing {}: {err:#}", probe.name());
+                        });
+                        Vec::new()
+                    }
+                };
+                plans.splice(next..=next, expanded);
+                pb.set_length((cells + cells_in(&plans[next..])) as u64);
+                continue;
+            }
+        };
+        next += 1;
+        cells += 1;
         let name = plan.name();
         let cell_design = Design {
-            budget: design.share(args.budget, measuring.elapsed(), plans.len() - done),
+            budget: design.share(
+                args.budget,
+                measuring.elapsed(),
+                cells_in(&plans[next - 1..]),
+            ),
             ..design.clone()
         };
         let ctx = CellContext {
@@ -892,11 +1082,6 @@ async fn matrix_cmd(
             ..ctx
         };
         pb.set_message(name.clone());
-        let template = &templates
-            .iter()
-            .find(|(db, _)| *db == plan.db)
-            .expect("a template per database")
-            .1;
         let progress = |round: u32, widest: Option<f64>| {
             let widest = widest.map_or_else(|| "-".to_owned(), |w| format!("±{:.1} %", 100.0 * w));
             pb.set_message(format!(
@@ -904,7 +1089,7 @@ async fn matrix_cmd(
                 args.target_percent
             ));
         };
-        match cell::run_cell(plan, template, &ctx, &progress).await {
+        match cell::run_cell(&plan, template, &ctx, &progress).await {
             Ok(summary) => {
                 record::append_line(&cells_path, &serde_json::to_string(&summary)?)?;
                 pb.suspend(|| println!("{}", describe_cell(&summary, &records_path)));
@@ -918,8 +1103,7 @@ async fn matrix_cmd(
     }
     pb.finish_with_message("done");
     println!(
-        "{} cells in {:.0} s; records: {} (render with: loadgen report {} --out {})",
-        plans.len(),
+        "{cells} cells in {:.0} s; records: {} (render with: loadgen report {} --out {})",
         started.elapsed().as_secs_f64(),
         records_path.display(),
         records_path.display(),
@@ -954,4 +1138,34 @@ fn describe_cell(summary: &CellSummary, records_path: &Path) -> String {
         out += &format!("\n  ! {stack} did not exit cleanly on SIGTERM");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_put_postgres_across_a_network() {
+        let plain = parse_phase("read,mixed:64,256:sqlite,postgres").unwrap();
+        assert_eq!(plain.workloads.len() * plain.connections.len(), 4);
+        assert_eq!(plain.networks, [None]);
+
+        let across = parse_phase("read:64:postgres:0,0.5:2,32").unwrap();
+        let cells: Vec<(u64, usize)> = across
+            .networks
+            .iter()
+            .map(|n| n.map(|n| (n.rtt_us, n.pool)).unwrap())
+            .collect();
+        assert_eq!(cells, [(0, 2), (0, 32), (500, 2), (500, 32)]);
+
+        for bad in [
+            "read:64:sqlite:1:8",
+            "read:64:postgres:-1:8",
+            "read:64:postgres:1:0",
+            "read:64:postgres:1",
+            "read:64",
+        ] {
+            assert!(parse_phase(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -13,8 +13,8 @@ use harness::server::{Server, ServerSpec};
 use crate::engine::{self, LoadConfig, LoadResult, Target};
 use crate::monitor::{self, Pinning, RssSampler, SystemCpu};
 use crate::record::{
-    LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results, SCHEMA_VERSION, Series,
-    ServerUsage, Trial, build_profile_of, encode_histogram, new_run_id, utc_now_rfc3339,
+    DbNetwork, LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results, SCHEMA_VERSION,
+    Series, ServerUsage, Trial, build_profile_of, encode_histogram, new_run_id, utc_now_rfc3339,
 };
 use crate::soak::{self, Integrity};
 use crate::workload::{SeededIds, WorkloadKind};
@@ -135,6 +135,7 @@ pub async fn measure(
                 db: Some(db),
                 server_workers: workers,
                 server_pool_size: pool,
+                db_network: None,
                 clean_shutdown: Some(stopped.clean()),
                 run_id,
                 trial: None,
@@ -163,6 +164,7 @@ pub async fn measure(
                 db: *db,
                 server_workers: None,
                 server_pool_size: None,
+                db_network: None,
                 clean_shutdown: None,
                 run_id,
                 trial: None,
@@ -205,14 +207,15 @@ impl Snapshot {
             server_cpu: server_pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok()),
             own_cpu: monitor::cpu_seconds(None).unwrap_or(0.0),
             system: SystemCpu::read().unwrap_or_default(),
-            processes: monitor::ProcessCpu::read(DATABASE_PROCESS),
+            processes: monitor::ProcessCpu::read(DATABASE_PROCESSES),
             at: Instant::now(),
         }
     }
 }
 
-/// The command name of the database server's processes whose CPU a window records.
-const DATABASE_PROCESS: &str = "postgres";
+/// The command names of the processes whose CPU a window records as the database's:
+/// PostgreSQL's, and the proxy that puts it across a network.
+const DATABASE_PROCESSES: &[&str] = &["postgres", harness::delay::PROCESS_NAME];
 
 /// The seeded tasks a workload needs, created through the API.
 pub async fn seed(opts: &MeasureOptions, target: &Target) -> anyhow::Result<SeededIds> {
@@ -328,6 +331,7 @@ pub struct About {
     pub db: Option<DbKind>,
     pub server_workers: Option<usize>,
     pub server_pool_size: Option<usize>,
+    pub db_network: Option<DbNetwork>,
     pub clean_shutdown: Option<bool>,
     pub run_id: String,
     pub trial: Option<Trial>,
@@ -374,6 +378,7 @@ pub fn build_record(
         seeded_for_delete: m.seeded_for_delete,
         server_workers: about.server_workers,
         server_pool_size: about.server_pool_size,
+        db_network: about.db_network,
         trial: about.trial,
         results: Results {
             requests: r.requests,

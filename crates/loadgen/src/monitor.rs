@@ -82,7 +82,8 @@ impl SystemCpu {
 /// (processes that exit meanwhile are skipped).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ProcessCpu {
-    /// Every process whose command name is the database's (PostgreSQL's: `postgres`).
+    /// Every process whose command name is one of the database's (PostgreSQL's `postgres`,
+    /// and the delay proxy standing for the network in front of it).
     pub database: f64,
     /// Kernel threads (writeback, journal, network and other per-core workers): work the
     /// kernel does on behalf of whatever runs, the measured requests included.
@@ -90,7 +91,7 @@ pub struct ProcessCpu {
 }
 
 impl ProcessCpu {
-    pub fn read(database: &str) -> Self {
+    pub fn read(database: &[&str]) -> Self {
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return Self::default();
         };
@@ -107,7 +108,7 @@ impl ProcessCpu {
             let Some(cpu) = parse_stat_cpu_ticks(&stat) else {
                 continue;
             };
-            if command_name(&stat) == Some(database) {
+            if command_name(&stat).is_some_and(|name| database.contains(&name)) {
                 ticks.0 += cpu;
             } else if is_kernel_thread(&stat) {
                 ticks.1 += cpu;

@@ -53,11 +53,41 @@ pub struct Record {
     /// Server `--workers` and `--pool-size` (when loadgen started the server).
     pub server_workers: Option<usize>,
     pub server_pool_size: Option<usize>,
+    /// The database across a network (a comparison's `RTTS:POOLS` phase); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_network: Option<DbNetwork>,
     /// Where the run sits in a comparison's randomized interleaved trials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial: Option<Trial>,
     pub results: Results,
     pub provenance: Provenance,
+}
+
+/// The database across a network: the round trip the delay proxy added between server and
+/// database, and the connection pool the server was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DbNetwork {
+    /// Microseconds added to every round trip (0: the database on the same loopback, no proxy).
+    pub rtt_us: u64,
+    /// The server's `--pool-size`.
+    pub pool: usize,
+}
+
+impl DbNetwork {
+    pub fn rtt_ms(self) -> f64 {
+        self.rtt_us as f64 / 1000.0
+    }
+
+    /// `rtt=0.5ms pool=8`.
+    pub fn label(self) -> String {
+        format!("rtt={}ms pool={}", self.rtt_ms(), self.pool)
+    }
+
+    /// Little's law: a pool of `pool` connections, each busy at least one round trip per
+    /// query, completes at most `pool / rtt` queries per second (`None` at no added round trip).
+    pub fn query_bound(self) -> Option<f64> {
+        (self.rtt_us > 0).then(|| self.pool as f64 / (self.rtt_us as f64 / 1e6))
+    }
 }
 
 /// A run's place in a comparison: one cell (database, workload, load, connections) runs its

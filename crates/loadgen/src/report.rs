@@ -19,7 +19,7 @@ use crate::cell::CellSummary;
 use crate::checks::Checks;
 use crate::cost::{self, Category, CostRecord};
 use crate::engine::{LatencySummary, new_histogram};
-use crate::record::{self, Flag, LoadModelKind, Record, decode_histogram};
+use crate::record::{self, DbNetwork, Flag, LoadModelKind, Record, decode_histogram};
 use crate::stats::{self, Interval};
 use crate::svg::{Chart, Forest, ForestRow, Series, render, render_forest};
 use crate::table::Table;
@@ -33,6 +33,8 @@ pub struct CellKey {
     /// "closed" or "open @ R req/s".
     pub load: String,
     pub connections: usize,
+    /// The database across a network, in a scenario that puts it there.
+    pub network: Option<DbNetwork>,
 }
 
 impl CellKey {
@@ -42,16 +44,22 @@ impl CellKey {
             workload: r.workload,
             load: load_label(r),
             connections: r.connections,
+            network: r.db_network,
         }
     }
 
-    /// `read c=64` (with the load model when it is not the closed loop).
+    /// `read c=64` (with the load model when it is not the closed loop, and the network when
+    /// there is one: `read c=64 rtt=2ms pool=8`).
     pub fn label(&self) -> String {
-        if self.load == CLOSED {
+        let mut label = if self.load == CLOSED {
             format!("{} c={}", self.workload, self.connections)
         } else {
             format!("{} {} c={}", self.workload, self.load, self.connections)
+        };
+        if let Some(network) = self.network {
+            label = format!("{label} {}", network.label());
         }
+        label
     }
 }
 
@@ -365,7 +373,12 @@ pub struct Inputs<'a> {
 /// What every section reads.
 struct Sections<'a> {
     inputs: Inputs<'a>,
+    /// The cells with the database on the loopback: every section but the network's.
     cells: Vec<CellResult<'a>>,
+    /// The cells with the database across a network.
+    network: Vec<CellResult<'a>>,
+    /// The open-loop cells (a fixed offered rate), on the loopback.
+    open: Vec<CellResult<'a>>,
     dbs: BTreeSet<Option<DbKind>>,
 }
 
@@ -387,6 +400,8 @@ impl<'a> Sections<'a> {
         let set: BTreeSet<(usize, String)> = self
             .cells
             .iter()
+            .chain(&self.network)
+            .chain(&self.open)
             .flat_map(|c| c.stacks.iter().map(|s| stack_order(&s.stack)))
             .collect();
         set.into_iter().map(|(_, name)| name).collect()
@@ -395,9 +410,15 @@ impl<'a> Sections<'a> {
 
 /// The Markdown summary and the plots (file name, SVG text).
 pub fn render_markdown(inputs: &Inputs<'_>, source: &str) -> (String, Vec<(String, String)>) {
+    let (network, loopback): (Vec<_>, Vec<_>) = analyse(inputs.records)
+        .into_iter()
+        .partition(|c| c.key.network.is_some());
+    let (open, cells) = loopback.into_iter().partition(|c| c.key.load != CLOSED);
     let ctx = Sections {
         inputs: *inputs,
-        cells: analyse(inputs.records),
+        cells,
+        network,
+        open,
         dbs: inputs.records.iter().map(|r| r.db).collect(),
     };
     let mut plots = Vec::new();
@@ -407,6 +428,8 @@ pub fn render_markdown(inputs: &Inputs<'_>, source: &str) -> (String, Vec<(Strin
     md += &ms_per_operation(&ctx);
     md += &reliability(inputs.checks);
     md += &concurrency_sweeps(&ctx, &mut plots);
+    md += &fixed_offered_rate(&ctx, &mut plots);
+    md += &across_a_network(&ctx, &mut plots);
     md += &efficiency(&ctx);
     md += &instructions(inputs.costs);
     md += &noise(&ctx);
@@ -807,6 +830,303 @@ fn concurrency_sweeps(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> 
     md
 }
 
+/// The highest offered rate a stack "holds": p99 under this (microseconds) ...
+const HELD_P99_US: u64 = 10_000;
+/// ... and at most this share of sends late (the pacer's own lateness is about 0.02 %).
+const HELD_LATE_SHARE: f64 = 0.001;
+
+/// Latency at a fixed offered rate (open loop): per database, workload and connection count,
+/// each stack's p50, p99 and p99.9 at every rate of the ladder, the highest rate it holds,
+/// and the latency-against-rate plots (the "hockey stick").
+fn fixed_offered_rate(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> String {
+    if ctx.open.is_empty() {
+        return String::new();
+    }
+    let mut md = format!(
+        "## Latency at a fixed offered rate\n\n\
+         Open loop: requests are sent on one timetable at the offered rate whatever the \
+         answers, the same rates for every stack, and latency counts from each request's \
+         scheduled send time, so a stall shows as the queue it causes (no coordinated \
+         omission). A stack holds a rate when its p99 stays under {} ms with at most {} % of \
+         sends late because all its connections were busy at their scheduled time.\n\n",
+        HELD_P99_US / 1000,
+        HELD_LATE_SHARE * 100.0
+    );
+    let stacks = ctx.stacks();
+    let mut groups: BTreeMap<(Option<DbKind>, WorkloadKind, usize), Vec<&CellResult<'_>>> =
+        BTreeMap::new();
+    for c in &ctx.open {
+        groups
+            .entry((c.key.db, c.key.workload, c.key.connections))
+            .or_default()
+            .push(c);
+    }
+    for ((db, workload, connections), mut cells) in groups {
+        cells.sort_by(|a, b| offered(a).total_cmp(&offered(b)));
+        let header = ["offered req/s".to_owned()].into_iter().chain(
+            stacks
+                .iter()
+                .map(|s| format!("{s}: p50 · p99 · p99.9 ms, late")),
+        );
+        let mut table = Table::new(header, &format!("r{}", "r".repeat(stacks.len())));
+        // The highest rate held, with the markers of its trials (a flagged rate still counts:
+        // the flag is about the load generator or the machine, and is shown).
+        let mut held: BTreeMap<&str, (f64, String)> = BTreeMap::new();
+        for c in &cells {
+            let rate = offered(c);
+            table.row([thousands(rate)].into_iter().chain(stacks.iter().map(|s| {
+                c.stack(s).map_or_else(
+                    || "–".to_owned(),
+                    |r| {
+                        if holds(r) {
+                            let best = held.entry(s.as_str()).or_insert((0.0, String::new()));
+                            if rate > best.0 {
+                                *best = (rate, r.markers());
+                            }
+                        }
+                        format!(
+                            "{} · {} · {}{}, {}",
+                            ms(r.latency.p50 as f64),
+                            ms(r.latency.p99 as f64),
+                            ms(r.latency.p99_9 as f64),
+                            r.markers(),
+                            percent(late_share(r))
+                        )
+                    },
+                )
+            })));
+        }
+        let mut held_table = Table::new(["stack", "highest rate held, req/s"], "lr");
+        for s in &stacks {
+            held_table.row([
+                s.clone(),
+                held.get(s.as_str()).map_or_else(
+                    || "none of these".to_owned(),
+                    |(rate, markers)| format!("{}{markers}", thousands(*rate)),
+                ),
+            ]);
+        }
+        let _ = write!(
+            md,
+            "### {workload} on {}, {connections} connections\n\n{}\n{}",
+            db_label(db),
+            table.render(),
+            held_table.render()
+        );
+        let mut images = Vec::new();
+        for (label, pick) in [
+            (
+                "p50",
+                (|l: &LatencySummary| l.p50) as fn(&LatencySummary) -> u64,
+            ),
+            ("p99", |l| l.p99),
+            ("p99.9", |l| l.p99_9),
+        ] {
+            let series = stacks
+                .iter()
+                .map(|s| Series {
+                    name: s.clone(),
+                    points: cells
+                        .iter()
+                        .filter_map(|c| {
+                            let r = c.stack(s)?;
+                            Some((offered(c), pick(&r.latency) as f64 / 1000.0))
+                        })
+                        .collect(),
+                    bars: Vec::new(),
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            let name = format!(
+                "open-{}-{workload}-c{connections}-{}.svg",
+                db_label(db),
+                label.replace('.', "_")
+            );
+            let chart = Chart {
+                title: format!(
+                    "{workload} on {}, {connections} connections: {label} latency by offered rate",
+                    db_label(db)
+                ),
+                x_label: "offered rate, requests/s (log)".into(),
+                y_label: format!("{label} latency ms (log)"),
+                log_x: true,
+                log_y: true,
+                series,
+            };
+            images.push(plot(plots, name, label, &chart));
+        }
+        let _ = write!(md, "\n{}\n\n", images.join(" "));
+    }
+    md
+}
+
+/// Renders `chart` into the plot `name`; the Markdown image that shows it.
+fn plot(plots: &mut Vec<(String, String)>, name: String, alt: &str, chart: &Chart) -> String {
+    let image = format!("![{alt}](plots/{name})");
+    plots.push((name, render(chart)));
+    image
+}
+
+/// The offered rate of an open-loop cell.
+fn offered(c: &CellResult<'_>) -> f64 {
+    c.stacks
+        .iter()
+        .flat_map(|s| &s.records)
+        .find_map(|r| r.target_rate)
+        .unwrap_or(0.0)
+}
+
+/// The share of a stack's sends in a cell that left late because every connection was busy
+/// (the load generator's own lateness aside: it flags the record when it matters).
+fn late_share(r: &StackResult<'_>) -> f64 {
+    let requests = r.total(|rec| rec.results.requests as f64);
+    let late = r.total(|rec| {
+        let own = rec.results.loadgen.late_own.unwrap_or(0);
+        rec.results.late_sends.saturating_sub(own) as f64
+    });
+    if requests > 0.0 { late / requests } else { 0.0 }
+}
+
+fn holds(r: &StackResult<'_>) -> bool {
+    r.latency.p99 < HELD_P99_US && late_share(r) <= HELD_LATE_SHARE
+}
+
+/// The database across a network: per workload and connection count, every stack's
+/// throughput and p99 at each added round trip and pool size, beside Little's bound on the
+/// pool (`pool / RTT` queries per second), with a plot of throughput against the round trip
+/// per pool size.
+fn across_a_network(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> String {
+    if ctx.network.is_empty() {
+        return String::new();
+    }
+    let mut md = "## The database across a network\n\n\
+         PostgreSQL behind a proxy that holds every chunk for half the added round trip in each \
+         direction (`harness::delay`), each server with the pool size shown. Little's law bounds \
+         a pool of P connections, each held at least one round trip per query, to P / RTT \
+         queries per second; one request is one query here. Where the load keeps the whole \
+         pool busy (connections >= pool), `trips` is how many round trips each request held a \
+         pooled connection for: (P / RTT) / throughput. Above 1, the driver or its pool talks \
+         to the database more than once per query (a check on checkout, a prepare, a \
+         transaction around the statement).\n\n"
+        .to_owned();
+    let stacks = ctx.stacks();
+    let mut groups: BTreeMap<(WorkloadKind, usize), Vec<&CellResult<'_>>> = BTreeMap::new();
+    for c in &ctx.network {
+        groups
+            .entry((c.key.workload, c.key.connections))
+            .or_default()
+            .push(c);
+    }
+    for ((workload, connections), cells) in groups {
+        let header = [
+            "pool".to_owned(),
+            "added RTT ms".to_owned(),
+            "pool / RTT".to_owned(),
+        ]
+        .into_iter()
+        .chain(
+            stacks
+                .iter()
+                .map(|s| format!("{s}: ok req/s · p99 ms · trips")),
+        );
+        let mut table = Table::new(header, &format!("rrr{}", "r".repeat(stacks.len())));
+        let mut pools: BTreeMap<usize, Vec<&CellResult<'_>>> = BTreeMap::new();
+        for c in &cells {
+            let Some(network) = c.key.network else {
+                continue;
+            };
+            let bound = network
+                .query_bound()
+                .map_or_else(|| "–".to_owned(), thousands);
+            table.row(
+                [
+                    network.pool.to_string(),
+                    network.rtt_ms().to_string(),
+                    bound,
+                ]
+                .into_iter()
+                .chain(stacks.iter().map(|s| {
+                    c.stack(s).map_or_else(
+                        || "–".to_owned(),
+                        |r| {
+                            let trips = network
+                                .query_bound()
+                                .filter(|_| connections >= network.pool)
+                                .map(|b| format!(" · {:.1}", b / r.throughput_value()))
+                                .unwrap_or_default();
+                            let ratio = r
+                                .ratio
+                                .map(|i| format!(" ({})", i.ratio_text()))
+                                .unwrap_or_default();
+                            format!(
+                                "{}{}{ratio} · {}{trips}",
+                                with_interval(r.throughput_value(), r.throughput),
+                                r.markers(),
+                                ms(r.latency.p99 as f64)
+                            )
+                        },
+                    )
+                })),
+            );
+            pools.entry(network.pool).or_default().push(c);
+        }
+        let _ = write!(
+            md,
+            "### {workload}, {connections} connections\n\n{}",
+            table.render()
+        );
+        let mut images = Vec::new();
+        for (pool, cells) in pools {
+            let mut series: Vec<Series> = stacks
+                .iter()
+                .map(|s| Series {
+                    name: s.clone(),
+                    points: Vec::new(),
+                    bars: Vec::new(),
+                })
+                .collect();
+            let mut bound = Series {
+                name: format!("pool / RTT ({pool})"),
+                points: Vec::new(),
+                bars: Vec::new(),
+            };
+            for c in &cells {
+                let Some(network) = c.key.network else {
+                    continue;
+                };
+                let x = network.rtt_ms();
+                for (line, stack) in series.iter_mut().zip(&stacks) {
+                    if let Some(r) = c.stack(stack) {
+                        line.points.push((x, r.throughput_value()));
+                        if let Some(i) = r.throughput {
+                            line.bars.push((x, i.low, i.high));
+                        }
+                    }
+                }
+                if let Some(b) = network.query_bound() {
+                    bound.points.push((x, b));
+                }
+            }
+            series.retain(|s| !s.points.is_empty());
+            series.push(bound);
+            let name = format!("network-{workload}-c{connections}-pool{pool}.svg");
+            let chart = Chart {
+                title: format!(
+                    "{workload}, {connections} connections, pool {pool}: the database across a network"
+                ),
+                x_label: "round trip added to the database, ms".into(),
+                y_label: "ok requests/s (log)".into(),
+                log_x: false,
+                log_y: true,
+                series,
+            };
+            images.push(plot(plots, name, &format!("pool {pool}"), &chart));
+        }
+        let _ = write!(md, "{}\n\n", images.join(" "));
+    }
+    md
+}
+
 /// (5) What each request cost the server, the database and the load generator.
 fn efficiency(ctx: &Sections<'_>) -> String {
     let mut md = "## Efficiency\n\n".to_owned();
@@ -832,14 +1152,7 @@ struct CostCell<'a> {
 impl CostCell<'_> {
     /// The median over the runs (the mean of the middle two for an even count).
     fn per_request(&self) -> f64 {
-        let mut counts: Vec<f64> = self.runs.iter().map(|r| r.per_request).collect();
-        counts.sort_by(f64::total_cmp);
-        let n = counts.len();
-        if n % 2 == 1 {
-            counts[n / 2]
-        } else {
-            (counts[n / 2 - 1] + counts[n / 2]) / 2.0
-        }
+        crate::stats::median(self.runs.iter().map(|r| r.per_request).collect())
     }
 
     /// (max - min) / median of the runs' counts.

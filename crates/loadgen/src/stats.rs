@@ -64,6 +64,17 @@ pub fn paired_ratio(pairs: &[(f64, f64)]) -> Option<Interval> {
     geometric_mean(&ratios)
 }
 
+/// The median (the mean of the middle two for an even count); `NaN` for no values.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 /// Student's t quantile 0.975 for `df` degrees of freedom.
 pub fn t_975(df: usize) -> f64 {
     // The exact values for small samples, where the approximation below is weakest.
@@ -88,6 +99,13 @@ pub fn t_975(df: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn medians_of_odd_even_and_no_values() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
 
     #[test]
     fn t_quantiles_join_the_table_and_the_expansion() {

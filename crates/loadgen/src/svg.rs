@@ -279,16 +279,7 @@ pub fn render(chart: &Chart) -> String {
                 b = px + 4.0,
             );
         }
-        let ly = TOP + 10.0 + i as f64 * 20.0;
-        let lx = WIDTH - RIGHT + 15.0;
-        let _ = writeln!(
-            s,
-            r#"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}</text>"#,
-            lx + 20.0,
-            lx + 26.0,
-            ly + 4.0,
-            escape(&series.name)
-        );
+        legend_entry(&mut s, i, &series.name);
     }
     s.push_str("</svg>\n");
     s
@@ -391,17 +382,7 @@ pub fn render_forest(forest: &Forest) -> String {
         );
     }
     for (i, g) in groups.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let ly = TOP + 10.0 + i as f64 * 20.0;
-        let lx = WIDTH - RIGHT + 15.0;
-        let _ = writeln!(
-            s,
-            r#"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}</text>"#,
-            lx + 20.0,
-            lx + 26.0,
-            ly + 4.0,
-            escape(g)
-        );
+        legend_entry(&mut s, i, g);
     }
     s.push_str("</svg>\n");
     s
@@ -430,6 +411,21 @@ fn forest_ticks(lo: f64, hi: f64) -> Vec<f64> {
         .filter(|(i, _)| i.abs_diff(one).is_multiple_of(step))
         .map(|(_, &t)| t)
         .collect()
+}
+
+/// The `i`th line of the legend right of the plot: a stroke of the `i`th colour and `name`.
+fn legend_entry(s: &mut String, i: usize, name: &str) {
+    let color = COLORS[i % COLORS.len()];
+    let ly = TOP + 10.0 + i as f64 * 20.0;
+    let lx = WIDTH - RIGHT + 15.0;
+    let _ = writeln!(
+        s,
+        r#"<line x1="{lx}" y1="{ly}" x2="{:.1}" y2="{ly}" stroke="{color}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+        lx + 20.0,
+        lx + 26.0,
+        ly + 4.0,
+        escape(name)
+    );
 }
 
 fn min_max(v: &[f64]) -> Option<(f64, f64)> {

@@ -9,8 +9,8 @@ use harness::DbKind;
 use loadgen::cost::{COST_SCHEMA_VERSION, Category, CostRecord};
 use loadgen::engine::{ErrorCounts, LatencySummary, new_histogram};
 use loadgen::record::{
-    self, LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results, SCHEMA_VERSION, Series,
-    ServerUsage, Trial, encode_histogram,
+    self, DbNetwork, LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results,
+    SCHEMA_VERSION, Series, ServerUsage, Trial, encode_histogram,
 };
 use loadgen::workload::WorkloadKind;
 
@@ -49,6 +49,7 @@ fn trial(
         seeded_for_delete: 100_000,
         server_workers: Some(1),
         server_pool_size: Some(2),
+        db_network: None,
         trial: Some(Trial {
             comparison: COMPARISON.to_owned(),
             cell,
@@ -350,6 +351,116 @@ fn a_cell_is_summed_up_in_a_line_per_stack() {
         loadgen::report::analyse_cell(&records, "sqlite hello closed c=1", "another"),
         ["no counted trials"]
     );
+}
+
+/// The report of `records`: the summary, its section under `heading` (to the end), the plots.
+fn section_of(records: &[Record], heading: &str) -> (String, String, Vec<std::path::PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_records(dir.path(), records);
+    let out = loadgen::report::render_report(&path, dir.path()).unwrap();
+    let md = std::fs::read_to_string(&out.summary).unwrap();
+    let section = md
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {heading:?}: {md}"))
+        .to_owned();
+    (md, section, out.plots)
+}
+
+#[test]
+fn the_database_across_a_network_has_its_own_section() {
+    // PostgreSQL read at 64 connections, pool 8: on the loopback, and 2 ms away, where the
+    // baseline holds a pooled connection one round trip per request (Little's bound, 4,000
+    // req/s) and the other stack two (2,000 req/s).
+    let mut records = Vec::new();
+    for round in 0..=3u32 {
+        for (rtt_us, base, other) in [(0, 12_000.0, 11_000.0), (2_000, 4_000.0, 2_000.0)] {
+            for (stack, throughput) in [(BASELINE, base), ("other-stack", other)] {
+                let mut r = trial(stack, WorkloadKind::Read, 64, round, throughput, 2_000);
+                let network = DbNetwork { rtt_us, pool: 8 };
+                r.db = Some(DbKind::Postgres);
+                r.db_network = Some(network);
+                let cell = format!("postgres read closed c=64 {}", network.label());
+                r.run_id = format!("{COMPARISON}/{cell}/{round}/{stack}/0");
+                r.trial.as_mut().unwrap().cell = cell;
+                records.push(r);
+            }
+        }
+    }
+    let (md, section, plots) = section_of(&records, "## The database across a network");
+    assert!(section.contains("### read, 64 connections"), "{section}");
+    assert!(
+        section.contains(
+            "| 8 | 0 | – | 12,000 ±0.0 % · 2.000 | 11,000 ±0.0 % (0.92x [0.92–0.92]) · 2.000 |"
+        ),
+        "{section}"
+    );
+    assert!(
+        section.contains(
+            "| 8 | 2 | 4,000 | 4,000 ±0.0 % · 2.000 · 1.0 | 2,000 ±0.0 % (0.50x [0.50–0.50]) · 2.000 · 2.0 |"
+        ),
+        "{section}"
+    );
+    assert!(
+        plots
+            .iter()
+            .any(|p| p.ends_with("plots/network-read-c64-pool8.svg")),
+        "{plots:?}"
+    );
+    // The scenario's cells stay out of the headline, which has no loopback cell to show.
+    let headline = md.split("## How precise").next().unwrap();
+    assert!(!headline.contains("rtt="), "{headline}");
+}
+
+#[test]
+fn open_loop_cells_get_latency_by_offered_rate() {
+    // read at 64 connections, offered 1,000, 4,000 and 16,000 req/s: the baseline holds all
+    // three; the other stack's p99 passes 10 ms at 16,000, and a quarter of its sends are late.
+    let mut records = Vec::new();
+    for round in 0..=2u32 {
+        for (rate, base_us, other_us) in [
+            (1_000.0, 200, 250),
+            (4_000.0, 300, 400),
+            (16_000.0, 900, 20_000),
+        ] {
+            for (stack, latency_us) in [(BASELINE, base_us), ("other-stack", other_us)] {
+                let mut r = trial(stack, WorkloadKind::Read, 64, round, rate, latency_us);
+                r.load_model = LoadModelKind::Open;
+                r.target_rate = Some(rate);
+                if stack != BASELINE && rate > 10_000.0 {
+                    r.results.late_sends = r.results.requests / 4;
+                }
+                let cell = format!("sqlite read open@{rate} c=64");
+                r.run_id = format!("{COMPARISON}/{cell}/{round}/{stack}/0");
+                r.trial.as_mut().unwrap().cell = cell;
+                records.push(r);
+            }
+        }
+    }
+    let (md, section, plots) = section_of(&records, "## Latency at a fixed offered rate");
+    assert!(
+        section.contains("### read on sqlite, 64 connections"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| 1,000 | 0.200 · 0.200 · 0.200, 0.0 % | 0.250 · 0.250 · 0.250, 0.0 % |"),
+        "{section}"
+    );
+    assert!(
+        section.contains(
+            "| 16,000 | 0.900 · 0.900 · 0.900, 0.0 % | 20.015 · 20.015 · 20.015, 25.0 % |"
+        ),
+        "{section}"
+    );
+    assert!(section.contains("| base-stack | 16,000 |"), "{section}");
+    assert!(section.contains("| other-stack | 4,000 |"), "{section}");
+    for percentile in ["p50", "p99", "p99_9"] {
+        let name = format!("plots/open-sqlite-read-c64-{percentile}.svg");
+        assert!(plots.iter().any(|p| p.ends_with(&name)), "{name}");
+    }
+    // The fixed-rate cells stay out of the headline's ratios.
+    let headline = md.split("## How precise").next().unwrap();
+    assert!(!headline.contains("open @"), "{headline}");
 }
 
 /// A count of `per_request` instructions, `http` of them in the HTTP layer.

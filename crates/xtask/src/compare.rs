@@ -21,26 +21,59 @@ pub struct Args {
     /// Results folder [default: results/<date>-<host>, with -quick for --quick]
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Scenarios measured after the comparison's cells, each with a time budget of its own
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<Scenario>,
+    /// Measure the --scenarios alone: no comparison cells, cost column or reliability verdicts
+    #[arg(long, requires = "scenarios")]
+    scenarios_only: bool,
     /// More `loadgen matrix` flags (e.g. --target-percent 2 --cell-budget 60s)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     matrix_args: Vec<String>,
 }
 
 /// The comparison's groups of cells (`loadgen matrix --phase WORKLOADS:CONNECTIONS:DBS`).
-const PHASES: [&str; 3] = [
+const PHASES: [[&str; 2]; 3] = [
     // The published todo benchmark's shape: ms per operation, 1 and 10 clients.
-    "hello,create,read,update,delete:1,10:sqlite,postgres",
+    [
+        "--phase",
+        "hello,create,read,update,delete:1,10:sqlite,postgres",
+    ],
     // Under load: the concurrency sweep continues for the read-heavy and realistic mixes.
-    "read,mixed:64,256:sqlite,postgres",
+    ["--phase", "read,mixed:64,256:sqlite,postgres"],
     // The I/O-wait and CPU probes of the Python-vs-Rust comparisons (no database work).
-    "sleep,fibonacci:64:sqlite",
+    ["--phase", "sleep,fibonacci:64:sqlite"],
 ];
 
 /// What the cells of the full comparison may take together (`loadgen matrix --budget`).
 const MEASUREMENT_BUDGET: &str = "15m";
 
-/// `--quick`: the todo shape on SQLite only, in short trials.
-const QUICK_PHASES: [&str; 1] = ["hello,create,read,update,delete:1,10:sqlite"];
+/// Latency at the same offered rates for every stack, up to past the fastest one's capacity
+/// (`loadgen matrix --open-ladder`), measured after the cells on a budget of its own.
+const LADDERS: [[&str; 2]; 1] = [["--open-ladder", "read,mixed:64:sqlite,postgres"]];
+const LADDER_BUDGET: &str = "8m";
+
+/// `--quick`: the todo shape on SQLite only, in short trials, and a short ladder.
+const QUICK_PHASES: [[&str; 2]; 1] = [["--phase", "hello,create,read,update,delete:1,10:sqlite"]];
+const QUICK_LADDERS: [[&str; 2]; 1] = [["--open-ladder", "read:64:sqlite"]];
+
+/// A scenario beyond the comparison's cells (`--scenarios`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// PostgreSQL across a network: `read` at 64 connections with 0, 0.5, 2 and 10 ms added
+    /// to every round trip to the database (a delay proxy) and pools of 2, 8 and 32
+    Network,
+}
+
+impl Scenario {
+    /// Its phase (`loadgen matrix --phase`) and time budget, full and `--quick`.
+    const fn plan(self, quick: bool) -> (&'static str, &'static str) {
+        match (self, quick) {
+            (Self::Network, false) => ("read:64:postgres:0,0.5,2,10:2,8,32", "8m"),
+            (Self::Network, true) => ("read:64:postgres:0,2:8", "1m"),
+        }
+    }
+}
 
 /// `results/<date>-<host>[-quick]`.
 fn default_out(quick: bool) -> PathBuf {
@@ -112,27 +145,52 @@ pub fn compare(args: &Args) -> anyhow::Result<()> {
             (cluster.url(), Some(cluster))
         }
     };
-    let phases: &[&str] = if args.quick { &QUICK_PHASES } else { &PHASES };
-    let mut matrix = std::process::Command::new(&loadgen);
-    matrix.arg("matrix").arg("--out").arg(&out);
-    if args.quick {
-        matrix.arg("--quick");
-    } else {
-        // Time for all cells together, shared out as cells finish (a flag given after this
-        // one, in the script's arguments, overrides it).
-        matrix.args(["--budget", MEASUREMENT_BUDGET]);
+    if !args.scenarios_only {
+        let phases: &[[&str; 2]] = if args.quick { &QUICK_PHASES } else { &PHASES };
+        // The full run's cells share a time budget; --quick has its own short preset.
+        let budget = (!args.quick).then_some(MEASUREMENT_BUDGET);
+        matrix(
+            &loadgen,
+            &out,
+            &admin_url,
+            args,
+            phases,
+            budget,
+            "measurement",
+        )?;
+        let (ladders, budget): (&[[&str; 2]], _) = if args.quick {
+            (&QUICK_LADDERS, None)
+        } else {
+            (&LADDERS, Some(LADDER_BUDGET))
+        };
+        matrix(
+            &loadgen,
+            &out,
+            &admin_url,
+            args,
+            ladders,
+            budget,
+            "open-loop ladder",
+        )?;
     }
-    for phase in phases {
-        matrix.arg("--phase").arg(phase);
+    for &scenario in &args.scenarios {
+        let (phase, budget) = scenario.plan(args.quick);
+        let name = format!("scenario {}", format!("{scenario:?}").to_lowercase());
+        matrix(
+            &loadgen,
+            &out,
+            &admin_url,
+            args,
+            &[["--phase", phase]],
+            Some(budget),
+            &name,
+        )?;
     }
-    let measuring = std::time::Instant::now();
-    run(matrix
-        .args(&args.matrix_args)
-        .env("PG_ADMIN_URL", &admin_url))?;
-    println!("measurement: {:.0} s", measuring.elapsed().as_secs_f64());
-    cost(&loadgen, &out, args.quick)?;
-    if !args.quick {
-        crate::reliability::reliability(&out)?;
+    if !args.scenarios_only {
+        cost(&loadgen, &out, args.quick)?;
+        if !args.quick {
+            crate::reliability::reliability(&out)?;
+        }
     }
     run::check_interrupted()?;
     run(std::process::Command::new(&loadgen)
@@ -141,5 +199,35 @@ pub fn compare(args: &Args) -> anyhow::Result<()> {
         .arg("--out")
         .arg(&out))?;
     println!("results: {}", out.join("summary.md").display());
+    Ok(())
+}
+
+/// One `loadgen matrix` run of `phases` into `out`, with the script's extra matrix flags last
+/// (so they override these), on a time `budget` if one is given.
+fn matrix(
+    loadgen: &Path,
+    out: &Path,
+    admin_url: &str,
+    args: &Args,
+    phases: &[[&str; 2]],
+    budget: Option<&str>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut matrix = std::process::Command::new(loadgen);
+    matrix.arg("matrix").arg("--out").arg(out);
+    if args.quick {
+        matrix.arg("--quick");
+    }
+    if let Some(budget) = budget {
+        matrix.args(["--budget", budget]);
+    }
+    for flag_and_value in phases {
+        matrix.args(flag_and_value);
+    }
+    let measuring = std::time::Instant::now();
+    run(matrix
+        .args(&args.matrix_args)
+        .env("PG_ADMIN_URL", admin_url))?;
+    println!("{what}: {:.0} s", measuring.elapsed().as_secs_f64());
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! reliability checks they build on. Each subcommand has `--help`.
 
 mod compare;
+mod delay;
 mod machine;
 mod parity;
 mod reliability;
@@ -52,6 +53,8 @@ enum Command {
     Machine,
     /// Is loadgen as fast a client as wrk? Both load GET / of one server in interleaved rounds
     WrkParity(parity::Args),
+    /// How exactly the delay proxy adds its round trip (0.25, 1 and 5 ms by default)
+    DelayAccuracy(delay::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Schemathesis(args) => schemathesis::command(&args),
         Command::Soak(args) => soak::soak(&args),
         Command::WrkParity(args) => parity::parity(&args),
+        Command::DelayAccuracy(args) => delay::accuracy(&args),
         Command::Machine => {
             print!("{}", machine::describe());
             Ok(())

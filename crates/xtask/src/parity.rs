@@ -96,16 +96,6 @@ fn loadgen(
     Ok(rec.results.throughput)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
 pub fn parity(args: &Args) -> anyhow::Result<()> {
     let stack = harness::stacks::find(&args.stack)
         .with_context(|| format!("unknown stack {:?}", args.stack))?;
@@ -157,7 +147,7 @@ pub fn parity(args: &Args) -> anyhow::Result<()> {
         }
         println!(
             "connections {connections}: median loadgen / wrk = {:.2} over {} rounds",
-            median(ratios),
+            loadgen::stats::median(ratios),
             args.rounds
         );
     }
@@ -173,11 +163,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_wrk_and_takes_medians() {
+    fn reads_wrk() {
         let report = "Running 5s test @ http://127.0.0.1:1/\n  1 threads and 10 connections\nRequests/sec: 104806.18\nTransfer/sec:     13.09MB\n";
         assert_eq!(wrk_rate(report), Some(104_806.18));
         assert_eq!(wrk_rate("nothing"), None);
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

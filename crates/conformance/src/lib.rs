@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use harness::server::{Server, ServerSpec};
+use harness::server::{Server, ServerSpec, Stopped};
 use harness::{DbKind, Stack};
 
 /// How long a stopped server may take to exit: the contract's 5 s grace, with room to spare.
@@ -52,21 +52,32 @@ pub fn start_on(stack: &Stack, url: &str) -> Server {
 /// Sends SIGTERM and returns the exit status; panics if the server is still running
 /// [`STOP_TIMEOUT`] later.
 pub fn stop(server: Server) -> ExitStatus {
+    stopped(server)
+        .status
+        .expect("a stopped server has a status")
+}
+
+/// Sends SIGTERM and returns how the server stopped, its last words on stderr included; panics
+/// if it is still running [`STOP_TIMEOUT`] later.
+fn stopped(server: Server) -> Stopped {
     let name = server.name().to_owned();
     let stopped = server
         .stop(STOP_TIMEOUT)
         .unwrap_or_else(|err| panic!("{name}: {err:#}"));
+    assert!(
+        stopped.status.is_some(),
+        "{name} did not exit within {STOP_TIMEOUT:?} of SIGTERM; stderr:\n{}",
+        stopped.stderr
+    );
     stopped
-        .status
-        .unwrap_or_else(|| panic!("{name} did not exit within {STOP_TIMEOUT:?} of SIGTERM"))
 }
 
 /// Stops `server` and checks a test's outcome: no `failures` (listed one per line in the
 /// panic), no panic on the server's stderr, and a clean exit on SIGTERM.
 pub fn finish(server: Server, what: &str, failures: &[String]) {
-    let stderr = server.stderr();
     let name = server.name().to_owned();
-    let status = stop(server);
+    let stopped = stopped(server);
+    let stderr = &stopped.stderr;
     assert!(
         failures.is_empty(),
         "{name}: {what}: {} failures:\n{}\nstderr:\n{stderr}",
@@ -75,8 +86,9 @@ pub fn finish(server: Server, what: &str, failures: &[String]) {
     );
     assert!(!stderr.contains("panicked"), "{name} panicked: {stderr}");
     assert!(
-        status.success(),
-        "{name} exited with {status} after SIGTERM; stderr:\n{stderr}"
+        stopped.clean(),
+        "{name} did not stop cleanly on SIGTERM ({}); stderr:\n{stderr}",
+        stopped.describe()
     );
 }
 

@@ -234,6 +234,8 @@ pub struct Stopped {
     pub status: Option<ExitStatus>,
     /// From the signal to the exit.
     pub after: Duration,
+    /// The last of the server's stderr, read after it exited (so it holds its last words).
+    pub stderr: String,
 }
 
 impl Stopped {
@@ -358,7 +360,12 @@ impl Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        Ok(Stopped { status, after })
+        let stderr = self.stderr.last_words();
+        Ok(Stopped {
+            status,
+            after,
+            stderr,
+        })
     }
 }
 
@@ -373,11 +380,9 @@ impl Drop for Server {
 
 /// The error for a server that exited before its start-up line.
 fn exited_early(name: &str, status: ExitStatus, stderr: &Tail) -> anyhow::Result<()> {
-    // Give the stderr reader a moment to collect the last words.
-    std::thread::sleep(Duration::from_millis(100));
     bail!(
         "{name} exited with {status} before listening; stderr:\n{}",
-        stderr.text().trim_end()
+        stderr.last_words().trim_end()
     )
 }
 
@@ -420,30 +425,46 @@ fn spawn_piped(mut cmd: Command) -> std::io::Result<Child> {
 
 /// The last 64 KiB of what a child writes to one of its pipes.
 #[derive(Debug, Clone, Default)]
-struct Tail(Arc<Mutex<VecDeque<u8>>>);
+struct Tail {
+    bytes: Arc<Mutex<VecDeque<u8>>>,
+    reader: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
 
 impl Tail {
     const CAP: usize = 64 * 1024;
 
     fn collect(mut from: impl Read + Send + 'static) -> Self {
         let tail = Self::default();
-        let sink = tail.clone();
-        std::thread::spawn(move || {
+        let sink = Arc::clone(&tail.bytes);
+        let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = from.read(&mut buf) {
-                let mut q = sink.0.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut q = sink.lock().unwrap_or_else(PoisonError::into_inner);
                 q.extend(&buf[..n]);
                 let excess = q.len().saturating_sub(Self::CAP);
                 q.drain(..excess);
             }
         });
+        *tail.reader.lock().unwrap_or_else(PoisonError::into_inner) = Some(reader);
         tail
     }
 
     fn text(&self) -> String {
-        let q = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let q = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
         let (a, b) = q.as_slices();
         String::from_utf8_lossy(&[a, b].concat()).into_owned()
+    }
+
+    /// The text once the pipe has closed (the process and any children holding it have gone),
+    /// waiting up to a second for the reader to reach the end: a process's last words.
+    fn last_words(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        while reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(reader);
+        self.text()
     }
 }
 
@@ -475,12 +496,10 @@ pub fn run_to_exit(binary: &Path, args: &[&str], timeout: Duration) -> anyhow::R
             stderr.text()
         );
     };
-    // The pipes' readers finish once the process has gone.
-    std::thread::sleep(Duration::from_millis(50));
     Ok(Exit {
         status,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
+        stdout: stdout.last_words(),
+        stderr: stderr.last_words(),
         elapsed: started.elapsed(),
     })
 }

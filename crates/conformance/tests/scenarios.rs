@@ -1,20 +1,22 @@
 //! The comparison's scenarios in short, on every stack at once as a comparison runs them:
-//! PostgreSQL across a network (a delay proxy in front of it, a pool size given) and the
-//! open-loop ladder (a capacity probe, then fixed offered rates). Seconds long, and they assert
-//! what the records and the report must hold, never a timing.
+//! PostgreSQL across a network (a delay proxy in front of it, a pool size given), the
+//! open-loop ladder (a capacity probe, then fixed offered rates) and the deployment (nginx in
+//! front of the server, pgbouncer behind it). Seconds long, and they assert what the records
+//! and the report must hold, never a timing.
 
 use std::time::Duration;
 
 use harness::DbKind;
+use harness::deploy::PoolMode;
 use harness::server::ServerSpec;
 use loadgen::cell::{self, CellPlan, Contender, Context, Design, Template};
 use loadgen::engine::{LoadConfig, LoadModel};
 use loadgen::measure::MeasureOptions;
-use loadgen::record::{self, DbNetwork, LoadModelKind, Provenance};
+use loadgen::record::{self, DbNetwork, Deployment, LoadModelKind, Provenance};
 use loadgen::workload::WorkloadKind;
 
 #[test]
-fn network_and_open_loop_scenarios_in_short() {
+fn network_open_loop_and_deployment_scenarios_in_short() {
     let admin = harness::db::test_admin_url().unwrap_or_else(|e| panic!("{e:#}"));
     let dir = tempfile::tempdir().unwrap();
     let records = dir.path().join("records.jsonl");
@@ -75,6 +77,7 @@ fn network_and_open_loop_scenarios_in_short() {
         model: LoadModel::Closed,
         connections: 4,
         network: Some(network),
+        deployment: None,
     };
     let (across, rates) = runtime.block_on(async {
         let template = Template::create(
@@ -103,6 +106,18 @@ fn network_and_open_loop_scenarios_in_short() {
         cell::run_cell(&open, &template, &ctx, &|_, _| {})
             .await
             .unwrap_or_else(|e| panic!("{}: {e:#}", open.name()));
+        let [direct, _, _, behind] = Deployment::all(PoolMode::Session);
+        for deployment in [direct, behind] {
+            let plan = CellPlan {
+                network: None,
+                deployment: Some(deployment),
+                ..read.clone()
+            };
+            let cell = cell::run_cell(&plan, &template, &ctx, &|_, _| {})
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e:#}", plan.name()));
+            assert!(cell.unclean_shutdowns.is_empty(), "{cell:?}");
+        }
         (across, rates)
     });
     assert!(across.unclean_shutdowns.is_empty(), "{across:?}");
@@ -132,6 +147,23 @@ fn network_and_open_loop_scenarios_in_short() {
             );
             assert!(r.results.ok > 0, "{}", stack.name);
         }
+        let behind: Vec<_> = counted
+            .iter()
+            .filter(mine)
+            .filter(|r| {
+                r.deployment
+                    .is_some_and(|d| d.nginx && d.pgbouncer.is_some())
+            })
+            .collect();
+        assert_eq!(behind.len(), 2, "{}: two rounds behind nginx", stack.name);
+        for r in &behind {
+            assert_eq!(
+                r.results.errors_total, 0,
+                "{} behind nginx, with pgbouncer: {:?}",
+                stack.name, r.results.errors
+            );
+            assert!(r.results.ok > 0, "{}", stack.name);
+        }
         let open: Vec<_> = counted
             .iter()
             .filter(mine)
@@ -151,4 +183,9 @@ fn network_and_open_loop_scenarios_in_short() {
     let md = std::fs::read_to_string(&out.summary).unwrap();
     assert!(md.contains("## The database across a network"), "{md}");
     assert!(md.contains("## Latency at a fixed offered rate"), "{md}");
+    assert!(
+        md.contains("## The deployment the published comparisons used"),
+        "{md}"
+    );
+    assert!(md.contains("nginx+pgbouncer(session): ratio"), "{md}");
 }

@@ -3,7 +3,8 @@
 //! ([`cargo`]), throwaway PostgreSQL clusters ([`pg`]), the table of cases every server's
 //! framework-native test drives ([`native`]), the HTTP/1.1 wire code ([`wire`], and the
 //! blocking test client in [`client`]), a TCP proxy that delays a database's traffic
-//! ([`delay`]) and a small PRNG ([`rng`]).
+//! ([`delay`]), nginx and pgbouncer as a deployment's hops ([`deploy`]) and a small PRNG
+//! ([`rng`]).
 //!
 //! `conformance` (the black-box suites), `loadgen` (the load generator), `benches` (criterion)
 //! and `xtask` (the experiment orchestration behind `scripts/`) all build on it.
@@ -12,6 +13,7 @@ pub mod cargo;
 pub mod client;
 pub mod db;
 pub mod delay;
+pub mod deploy;
 pub mod native;
 pub mod pg;
 pub mod rng;

@@ -15,13 +15,14 @@ use anyhow::Context as _;
 use harness::DbKind;
 use harness::db::FreshDb;
 use harness::delay::ProxyProcess;
+use harness::deploy::{Nginx, Pgbouncer};
 use harness::rng::Rng;
 use harness::server::{Server, ServerSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{self, LoadConfig, LoadModel, Target};
 use crate::measure::{self, About, MeasureOptions};
-use crate::record::{self, DbNetwork, Provenance, Record, Trial};
+use crate::record::{self, DbNetwork, Deployment, Provenance, Record, Trial};
 use crate::stats::{self, Interval};
 use crate::workload::{SeededIds, Workload, WorkloadKind};
 
@@ -95,11 +96,13 @@ pub struct CellPlan {
     /// PostgreSQL across a network: every server reaches it through a delay proxy, with this
     /// pool size.
     pub network: Option<DbNetwork>,
+    /// The deployment scenario's hops around every server of the cell.
+    pub deployment: Option<Deployment>,
 }
 
 impl CellPlan {
-    /// `sqlite read closed c=64`, `postgres mixed open@5000 c=64`, or
-    /// `postgres read closed c=64 rtt=2ms pool=8`.
+    /// `sqlite read closed c=64`, `postgres mixed open@5000 c=64`,
+    /// `postgres read closed c=64 rtt=2ms pool=8` or `postgres read closed c=64 nginx`.
     pub fn name(&self) -> String {
         let model = match self.model {
             LoadModel::Closed => "closed".to_owned(),
@@ -109,8 +112,12 @@ impl CellPlan {
             .network
             .map(|n| format!(" {}", n.label()))
             .unwrap_or_default();
+        let deployment = self
+            .deployment
+            .map(|d| format!(" {}", d.label()))
+            .unwrap_or_default();
         format!(
-            "{} {} {model} c={}{network}",
+            "{} {} {model} c={}{network}{deployment}",
             self.db, self.workload, self.connections
         )
     }
@@ -127,13 +134,34 @@ fn loadgen_binary() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// How a cell's server reaches its database: directly, or through a delay proxy in a process
-/// of its own (`loadgen delay-proxy`), which lives as long as the server.
-fn database_route(
-    db: &FreshDb,
-    network: Option<DbNetwork>,
-) -> anyhow::Result<(String, Option<ProxyProcess>)> {
-    let Some(network) = network.filter(|n| n.rtt_us > 0) else {
+/// What stands between a cell's server and its database, held for as long as the server
+/// runs and stopped when dropped: a delay proxy in a process of its own
+/// (`loadgen delay-proxy`), or pgbouncer.
+#[derive(Debug)]
+enum DatabaseHop {
+    Delay { _proxy: ProxyProcess },
+    Pgbouncer { _pgbouncer: Pgbouncer },
+}
+
+/// How a cell's server reaches its database: directly, through a delay proxy, or through
+/// pgbouncer; the URL to give the server, and the hop.
+fn database_route(db: &FreshDb, plan: &CellPlan) -> anyhow::Result<(String, Option<DatabaseHop>)> {
+    if let Some(mode) = plan.deployment.and_then(|d| d.pgbouncer) {
+        anyhow::ensure!(
+            db.kind() == DbKind::Postgres,
+            "pgbouncer stands in front of PostgreSQL, not SQLite"
+        );
+        let users = ["postgres", "root"];
+        let pgbouncer = Pgbouncer::start(harness::db::tcp_address(db.url())?, &users, mode)?;
+        let url = harness::db::with_address(db.url(), pgbouncer.addr())?;
+        return Ok((
+            url,
+            Some(DatabaseHop::Pgbouncer {
+                _pgbouncer: pgbouncer,
+            }),
+        ));
+    }
+    let Some(network) = plan.network.filter(|n| n.rtt_us > 0) else {
         return Ok((db.url().to_owned(), None));
     };
     anyhow::ensure!(
@@ -150,7 +178,7 @@ fn database_route(
     let proxy = ProxyProcess::spawn(program)?;
     Ok((
         harness::db::with_address(db.url(), proxy.addr())?,
-        Some(proxy),
+        Some(DatabaseHop::Delay { _proxy: proxy }),
     ))
 }
 
@@ -334,8 +362,10 @@ pub struct CellSummary {
 struct Running {
     name: String,
     server: Server,
-    /// The delay proxy in front of the server's database, stopped after the server.
-    proxy: Option<ProxyProcess>,
+    /// nginx in front of the server, stopped before it.
+    front: Option<Nginx>,
+    /// What stands in front of the server's database, stopped after the server.
+    hop: Option<DatabaseHop>,
     target: Target,
     ids: Arc<SeededIds>,
     /// The most delete ids one trial used.
@@ -383,7 +413,7 @@ pub async fn run_cell(
     let mut running = Vec::with_capacity(ctx.contenders.len());
     for contender in ctx.contenders {
         let db = FreshDb::clone_of(&template.db)?;
-        let (url, proxy) = database_route(&db, plan.network)?;
+        let (url, hop) = database_route(&db, plan)?;
         let mut spec = contender.server.clone();
         if let Some(network) = plan.network {
             spec.pool_size = Some(network.pool);
@@ -396,11 +426,28 @@ pub async fn run_cell(
         })
         .await
         .with_context(|| format!("starting {}", contender.name))?;
+        let front = match plan.deployment {
+            Some(d) if d.nginx => {
+                // As many nginx workers as the server has, on the server's cores.
+                let (upstream, workers, cores) = (
+                    server.addr(),
+                    contender.server.workers,
+                    contender.server.cores.clone(),
+                );
+                Some(
+                    blocking(move || Nginx::start(upstream, workers, cores.as_deref()))
+                        .await
+                        .with_context(|| format!("starting nginx for {}", contender.name))?,
+                )
+            }
+            _ => None,
+        };
         running.push(Running {
             name: contender.name.clone(),
-            target: Target::from_addr(server.addr()),
+            target: Target::from_addr(front.as_ref().map_or(server.addr(), Nginx::addr)),
             server,
-            proxy,
+            front,
+            hop,
             ids: Arc::new(SeededIds::new(
                 template.ids.clone(),
                 template.delete_ids.clone(),
@@ -414,8 +461,9 @@ pub async fn run_cell(
         let grace = ctx.options.shutdown_grace;
         let name = r.name.clone();
         let stopped = blocking(move || {
+            drop(r.front);
             let stopped = r.server.stop(grace);
-            drop(r.proxy);
+            drop(r.hop);
             stopped
         })
         .await?;
@@ -649,6 +697,7 @@ async fn trial(
         server_workers: startup.workers,
         server_pool_size: startup.pool,
         db_network: plan.network,
+        deployment: plan.deployment,
         clean_shutdown: None,
         run_id: format!("{}/{cell}/{round}/{}/{attempt}", ctx.run, stack.name),
         trial: Some(Trial {
@@ -720,6 +769,7 @@ mod tests {
             model: LoadModel::Closed,
             connections: 64,
             network: None,
+            deployment: None,
         };
         assert_eq!(plan.name(), "sqlite read closed c=64");
         assert_eq!(seed_of(&plan.name()), seed_of("sqlite read closed c=64"));
@@ -730,9 +780,21 @@ mod tests {
                 rtt_us: 500,
                 pool: 8,
             }),
-            ..plan
+            ..plan.clone()
         };
         assert_eq!(across.name(), "postgres read closed c=64 rtt=0.5ms pool=8");
+        let behind = CellPlan {
+            db: DbKind::Postgres,
+            deployment: Some(Deployment {
+                nginx: true,
+                pgbouncer: Some(harness::deploy::PoolMode::Session),
+            }),
+            ..plan
+        };
+        assert_eq!(
+            behind.name(),
+            "postgres read closed c=64 nginx+pgbouncer(session)"
+        );
     }
 
     #[test]
@@ -776,6 +838,7 @@ mod tests {
                 steal_seconds: steal,
                 database_cpu_seconds: 0.9,
                 kernel_cpu_seconds: Some(0.3),
+                front_cpu_seconds: None,
                 other_cpu_seconds: other,
             };
             disturbance_of(&noise, &design)

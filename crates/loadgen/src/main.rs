@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use harness::DbKind;
+use harness::deploy::PoolMode;
 use harness::server::ServerSpec;
 use indicatif::{ProgressBar, ProgressStyle};
 use loadgen::cell::{
@@ -14,7 +15,7 @@ use loadgen::cell::{
 use loadgen::engine::{LoadConfig, LoadModel};
 use loadgen::measure::{self, MeasureOptions, TargetSpec};
 use loadgen::monitor::Pinning;
-use loadgen::record::{self, DbNetwork, Provenance};
+use loadgen::record::{self, DbNetwork, Deployment, Provenance};
 use loadgen::workload::{Mix, Workload, WorkloadKind};
 
 #[derive(Parser, Debug)]
@@ -221,7 +222,10 @@ struct MatrixArgs {
     /// repeat for more groups. Replaces --workloads, --connections and --dbs; one seeded
     /// template per database serves every group. WORKLOADS:CONNECTIONS:postgres:RTTS:POOLS
     /// puts PostgreSQL across a network: a cell per round trip added in milliseconds (0: none)
-    /// and server pool size (e.g. read:64:postgres:0,0.5,2,10:2,8,32)
+    /// and server pool size (e.g. read:64:postgres:0,0.5,2,10:2,8,32).
+    /// WORKLOADS:CONNECTIONS:postgres:deployment runs the deployment the published comparisons
+    /// used: a cell each for the server direct, behind nginx, in front of pgbouncer (session
+    /// pooling), and both
     #[arg(long, value_parser = parse_phase)]
     phase: Vec<Phase>,
     /// An open-loop ladder, WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64:sqlite,postgres),
@@ -350,12 +354,15 @@ impl Phase {
         self.workloads.iter().flat_map(move |&workload| {
             self.connections.iter().flat_map(move |&connections| {
                 self.dbs.iter().flat_map(move |&db| {
-                    self.networks.iter().map(move |&network| CellPlan {
-                        db,
-                        workload,
-                        model,
-                        connections,
-                        network,
+                    self.networks.iter().flat_map(move |&network| {
+                        self.deployments.iter().map(move |&deployment| CellPlan {
+                            db,
+                            workload,
+                            model,
+                            connections,
+                            network,
+                            deployment,
+                        })
                     })
                 })
             })
@@ -379,6 +386,8 @@ struct Phase {
     dbs: Vec<DbKind>,
     /// Each cell of the group once per entry; `[None]` for the database on the loopback.
     networks: Vec<Option<DbNetwork>>,
+    /// Each cell of the group once per entry; `[None]` for no hops around the server.
+    deployments: Vec<Option<Deployment>>,
 }
 
 fn parse_phase(s: &str) -> Result<Phase, String> {
@@ -391,17 +400,37 @@ fn parse_phase(s: &str) -> Result<Phase, String> {
             .collect()
     }
     let parts: Vec<&str> = s.split(':').collect();
-    let (workloads, connections, dbs, network) = match parts[..] {
-        [w, c, d] => (w, c, d, None),
-        [w, c, d, rtts, pools] => (w, c, d, Some((rtts, pools))),
+    let (workloads, connections, dbs, network, hops) = match parts[..] {
+        [w, c, d] => (w, c, d, None, None),
+        [w, c, d, hops] => (w, c, d, None, Some(hops)),
+        [w, c, d, rtts, pools] => (w, c, d, Some((rtts, pools)), None),
         _ => {
             return Err(format!(
-                "{s:?} is not WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64,256:sqlite,postgres) \
-                 or WORKLOADS:CONNECTIONS:postgres:RTTS:POOLS (e.g. read:64:postgres:0,2:8,32)"
+                "{s:?} is not WORKLOADS:CONNECTIONS:DBS (e.g. read,mixed:64,256:sqlite,postgres), \
+                 WORKLOADS:CONNECTIONS:postgres:RTTS:POOLS (e.g. read:64:postgres:0,2:8,32) \
+                 or WORKLOADS:CONNECTIONS:postgres:deployment"
             ));
         }
     };
     let dbs: Vec<DbKind> = list(dbs, "database")?;
+    let deployments = match hops {
+        None => vec![None],
+        Some(hops) => {
+            // Session pooling: transaction pooling needs every driver to stop keeping
+            // statements prepared across transactions, which pgbouncer 1.18 does not track
+            // (sqlx 0.8 names a new statement per query even with its cache off).
+            if hops != "deployment" {
+                return Err(format!("{s:?}: {hops:?} is not `deployment`"));
+            }
+            let mode = PoolMode::Session;
+            if dbs != [DbKind::Postgres] {
+                return Err(format!(
+                    "{s:?}: the deployment's pgbouncer stands in front of PostgreSQL alone"
+                ));
+            }
+            Deployment::all(mode).map(Some).to_vec()
+        }
+    };
     let networks = match network {
         None => vec![None],
         Some((rtts, pools)) => {
@@ -435,6 +464,7 @@ fn parse_phase(s: &str) -> Result<Phase, String> {
         connections: list(connections, "connection count")?,
         dbs,
         networks,
+        deployments,
     })
 }
 
@@ -882,6 +912,7 @@ async fn matrix_cmd(
             }),
             dbs: args.dbs.clone(),
             networks: vec![None],
+            deployments: vec![None],
         }]
     } else {
         args.phase.clone()
@@ -980,8 +1011,8 @@ async fn matrix_cmd(
         .max(2);
     for phase in &args.open_ladder {
         anyhow::ensure!(
-            phase.networks == [None],
-            "an open-loop ladder has no round trips or pools"
+            phase.networks == [None] && phase.deployments == [None],
+            "an open-loop ladder has no round trips, pools or deployment"
         );
         // Each ladder starts from its closed-loop cell, which the probe measures.
         plans.extend(phase.cells(LoadModel::Closed).map(Planned::Ladder));
@@ -1164,6 +1195,34 @@ mod tests {
             "read:64:postgres:1:0",
             "read:64:postgres:1",
             "read:64",
+        ] {
+            assert!(parse_phase(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deployment_phases_run_every_combination_of_hops() {
+        let phase = parse_phase("read:1,64:postgres:deployment").unwrap();
+        assert_eq!(phase.networks, [None]);
+        let labels: Vec<String> = phase
+            .deployments
+            .iter()
+            .map(|d| d.unwrap().label())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "direct",
+                "nginx",
+                "pgbouncer(session)",
+                "nginx+pgbouncer(session)"
+            ]
+        );
+        assert_eq!(phase.cells(LoadModel::Closed).count(), 8);
+        for bad in [
+            "read:64:sqlite:deployment",
+            "read:64:postgres:deploy",
+            "read:64:postgres:deployment=transaction",
         ] {
             assert!(parse_phase(bad).is_err(), "{bad}");
         }

@@ -13,8 +13,9 @@ use harness::server::{Server, ServerSpec};
 use crate::engine::{self, LoadConfig, LoadResult, Target};
 use crate::monitor::{self, Pinning, RssSampler, SystemCpu};
 use crate::record::{
-    DbNetwork, LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results, SCHEMA_VERSION,
-    Series, ServerUsage, Trial, build_profile_of, encode_histogram, new_run_id, utc_now_rfc3339,
+    DbNetwork, Deployment, LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results,
+    SCHEMA_VERSION, Series, ServerUsage, Trial, build_profile_of, encode_histogram, new_run_id,
+    utc_now_rfc3339,
 };
 use crate::soak::{self, Integrity};
 use crate::workload::{SeededIds, WorkloadKind};
@@ -136,6 +137,7 @@ pub async fn measure(
                 server_workers: workers,
                 server_pool_size: pool,
                 db_network: None,
+                deployment: None,
                 clean_shutdown: Some(stopped.clean()),
                 run_id,
                 trial: None,
@@ -165,6 +167,7 @@ pub async fn measure(
                 server_workers: None,
                 server_pool_size: None,
                 db_network: None,
+                deployment: None,
                 clean_shutdown: None,
                 run_id,
                 trial: None,
@@ -207,15 +210,23 @@ impl Snapshot {
             server_cpu: server_pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok()),
             own_cpu: monitor::cpu_seconds(None).unwrap_or(0.0),
             system: SystemCpu::read().unwrap_or_default(),
-            processes: monitor::ProcessCpu::read(DATABASE_PROCESSES),
+            processes: monitor::ProcessCpu::read(DATABASE_PROCESSES, FRONT_PROCESSES),
             at: Instant::now(),
         }
     }
 }
 
 /// The command names of the processes whose CPU a window records as the database's:
-/// PostgreSQL's, and the proxy that puts it across a network.
-const DATABASE_PROCESSES: &[&str] = &["postgres", harness::delay::PROCESS_NAME];
+/// PostgreSQL's, the proxy that puts it across a network, and pgbouncer in front of it.
+const DATABASE_PROCESSES: &[&str] = &[
+    "postgres",
+    harness::delay::PROCESS_NAME,
+    harness::deploy::PGBOUNCER_PROCESS,
+];
+
+/// The command names of the processes whose CPU a window records as the server's reverse
+/// proxy's (nginx, in the deployment scenario).
+const FRONT_PROCESSES: &[&str] = &[harness::deploy::NGINX_PROCESS];
 
 /// The seeded tasks a workload needs, created through the API.
 pub async fn seed(opts: &MeasureOptions, target: &Target) -> anyhow::Result<SeededIds> {
@@ -277,6 +288,7 @@ pub async fn window(
         .map(|(a, b)| (b - a).max(0.0));
     let loadgen_cpu = (after.own_cpu - before.own_cpu).max(0.0);
     let database_cpu = (after.processes.database - before.processes.database).max(0.0);
+    let front_cpu = (after.processes.front - before.processes.front).max(0.0);
     // Interrupts and kernel threads work for whatever runs, the measured requests first.
     let kernel_cpu = (after.system.interrupts - before.system.interrupts
         + after.processes.kernel_threads
@@ -289,10 +301,12 @@ pub async fn window(
         steal_seconds: (after.system.steal - before.system.steal).max(0.0),
         database_cpu_seconds: database_cpu,
         kernel_cpu_seconds: Some(kernel_cpu),
+        front_cpu_seconds: (front_cpu > 0.0).then_some(front_cpu),
         other_cpu_seconds: (busy
             - server_cpu.unwrap_or(0.0)
             - loadgen_cpu
             - database_cpu
+            - front_cpu
             - kernel_cpu)
             .max(0.0),
     };
@@ -332,6 +346,7 @@ pub struct About {
     pub server_workers: Option<usize>,
     pub server_pool_size: Option<usize>,
     pub db_network: Option<DbNetwork>,
+    pub deployment: Option<Deployment>,
     pub clean_shutdown: Option<bool>,
     pub run_id: String,
     pub trial: Option<Trial>,
@@ -379,6 +394,7 @@ pub fn build_record(
         server_workers: about.server_workers,
         server_pool_size: about.server_pool_size,
         db_network: about.db_network,
+        deployment: about.deployment,
         trial: about.trial,
         results: Results {
             requests: r.requests,

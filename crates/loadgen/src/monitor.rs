@@ -85,17 +85,19 @@ pub struct ProcessCpu {
     /// Every process whose command name is one of the database's (PostgreSQL's `postgres`,
     /// and the delay proxy standing for the network in front of it).
     pub database: f64,
+    /// Every process whose command name is one of the server's reverse proxy's (nginx).
+    pub front: f64,
     /// Kernel threads (writeback, journal, network and other per-core workers): work the
     /// kernel does on behalf of whatever runs, the measured requests included.
     pub kernel_threads: f64,
 }
 
 impl ProcessCpu {
-    pub fn read(database: &[&str]) -> Self {
+    pub fn read(database: &[&str], front: &[&str]) -> Self {
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return Self::default();
         };
-        let mut ticks = (0u64, 0u64);
+        let mut ticks = (0u64, 0u64, 0u64);
         for stat in dir
             .filter_map(Result::ok)
             .filter(|e| {
@@ -108,15 +110,19 @@ impl ProcessCpu {
             let Some(cpu) = parse_stat_cpu_ticks(&stat) else {
                 continue;
             };
-            if command_name(&stat).is_some_and(|name| database.contains(&name)) {
+            let name = command_name(&stat);
+            if name.is_some_and(|name| database.contains(&name)) {
                 ticks.0 += cpu;
-            } else if is_kernel_thread(&stat) {
+            } else if name.is_some_and(|name| front.contains(&name)) {
                 ticks.1 += cpu;
+            } else if is_kernel_thread(&stat) {
+                ticks.2 += cpu;
             }
         }
         Self {
             database: ticks.0 as f64 / clock_ticks(),
-            kernel_threads: ticks.1 as f64 / clock_ticks(),
+            front: ticks.1 as f64 / clock_ticks(),
+            kernel_threads: ticks.2 as f64 / clock_ticks(),
         }
     }
 }

@@ -56,6 +56,9 @@ pub struct Record {
     /// The database across a network (a comparison's `RTTS:POOLS` phase); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_network: Option<DbNetwork>,
+    /// The hops of a deployment scenario (`--deployment`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
     /// Where the run sits in a comparison's randomized interleaved trials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial: Option<Trial>,
@@ -87,6 +90,42 @@ impl DbNetwork {
     /// query, completes at most `pool / rtt` queries per second (`None` at no added round trip).
     pub fn query_bound(self) -> Option<f64> {
         (self.rtt_us > 0).then(|| self.pool as f64 / (self.rtt_us as f64 / 1e6))
+    }
+}
+
+/// The hops of the deployment the published comparisons used, between the load generator,
+/// the server and PostgreSQL: nginx in front of the server, pgbouncer behind it. The scenario
+/// runs every combination, so each hop's cost shows as a difference from the direct run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Deployment {
+    /// nginx as the server's reverse proxy (keep-alive upstream connections).
+    pub nginx: bool,
+    /// pgbouncer between the server and PostgreSQL, lending connections in this mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgbouncer: Option<harness::deploy::PoolMode>,
+}
+
+impl Deployment {
+    /// The four combinations of the scenario, the direct run first, with pgbouncer in `mode`.
+    pub fn all(mode: harness::deploy::PoolMode) -> [Self; 4] {
+        [
+            (false, None),
+            (true, None),
+            (false, Some(mode)),
+            (true, Some(mode)),
+        ]
+        .map(|(nginx, pgbouncer)| Self { nginx, pgbouncer })
+    }
+
+    /// `direct`, `nginx`, `pgbouncer(session)` or `nginx+pgbouncer(session)`.
+    pub fn label(self) -> String {
+        let pgbouncer = self.pgbouncer.map(|m| format!("pgbouncer({})", m.as_str()));
+        match (self.nginx, pgbouncer) {
+            (false, None) => "direct".to_owned(),
+            (true, None) => "nginx".to_owned(),
+            (false, Some(p)) => p,
+            (true, Some(p)) => format!("nginx+{p}"),
+        }
     }
 }
 
@@ -199,15 +238,20 @@ pub struct Noise {
     pub core_seconds: f64,
     /// CPU time the hypervisor gave to other guests.
     pub steal_seconds: f64,
-    /// PostgreSQL's processes (all processes named `postgres`).
+    /// PostgreSQL's processes (all processes named `postgres`), with what stands between it
+    /// and the server in a scenario (the delay proxy, pgbouncer).
     pub database_cpu_seconds: f64,
     /// Interrupt handling and kernel threads (packets, writeback, the journal): mostly work
     /// done for the measured requests. Absent in records made before it was recorded, whose
     /// `other_cpu_seconds` includes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_cpu_seconds: Option<f64>,
-    /// Busy CPU time of the other processes: everything but the server, the database, the
-    /// load generator and the kernel's own work.
+    /// The server's reverse proxy's processes (nginx, in the deployment scenario); absent
+    /// where there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_cpu_seconds: Option<f64>,
+    /// Busy CPU time of the other processes: everything but the server, its reverse proxy,
+    /// the database, the load generator and the kernel's own work.
     pub other_cpu_seconds: f64,
 }
 

@@ -19,7 +19,7 @@ use crate::cell::CellSummary;
 use crate::checks::Checks;
 use crate::cost::{self, Category, CostRecord};
 use crate::engine::{LatencySummary, new_histogram};
-use crate::record::{self, DbNetwork, Flag, LoadModelKind, Record, decode_histogram};
+use crate::record::{self, DbNetwork, Deployment, Flag, LoadModelKind, Record, decode_histogram};
 use crate::stats::{self, Interval};
 use crate::svg::{Chart, Forest, ForestRow, Series, render, render_forest};
 use crate::table::Table;
@@ -35,6 +35,8 @@ pub struct CellKey {
     pub connections: usize,
     /// The database across a network, in a scenario that puts it there.
     pub network: Option<DbNetwork>,
+    /// The deployment scenario's hops around the server.
+    pub deployment: Option<Deployment>,
 }
 
 impl CellKey {
@@ -45,6 +47,7 @@ impl CellKey {
             load: load_label(r),
             connections: r.connections,
             network: r.db_network,
+            deployment: r.deployment,
         }
     }
 
@@ -58,6 +61,9 @@ impl CellKey {
         };
         if let Some(network) = self.network {
             label = format!("{label} {}", network.label());
+        }
+        if let Some(deployment) = self.deployment {
+            label = format!("{label} {}", deployment.label());
         }
         label
     }
@@ -377,6 +383,8 @@ struct Sections<'a> {
     cells: Vec<CellResult<'a>>,
     /// The cells with the database across a network.
     network: Vec<CellResult<'a>>,
+    /// The deployment scenario's cells.
+    deployment: Vec<CellResult<'a>>,
     /// The open-loop cells (a fixed offered rate), on the loopback.
     open: Vec<CellResult<'a>>,
     dbs: BTreeSet<Option<DbKind>>,
@@ -401,6 +409,7 @@ impl<'a> Sections<'a> {
             .cells
             .iter()
             .chain(&self.network)
+            .chain(&self.deployment)
             .chain(&self.open)
             .flat_map(|c| c.stacks.iter().map(|s| stack_order(&s.stack)))
             .collect();
@@ -410,14 +419,17 @@ impl<'a> Sections<'a> {
 
 /// The Markdown summary and the plots (file name, SVG text).
 pub fn render_markdown(inputs: &Inputs<'_>, source: &str) -> (String, Vec<(String, String)>) {
-    let (network, loopback): (Vec<_>, Vec<_>) = analyse(inputs.records)
+    let (deployment, direct): (Vec<_>, Vec<_>) = analyse(inputs.records)
         .into_iter()
-        .partition(|c| c.key.network.is_some());
+        .partition(|c| c.key.deployment.is_some());
+    let (network, loopback): (Vec<_>, Vec<_>) =
+        direct.into_iter().partition(|c| c.key.network.is_some());
     let (open, cells) = loopback.into_iter().partition(|c| c.key.load != CLOSED);
     let ctx = Sections {
         inputs: *inputs,
         cells,
         network,
+        deployment,
         open,
         dbs: inputs.records.iter().map(|r| r.db).collect(),
     };
@@ -430,6 +442,7 @@ pub fn render_markdown(inputs: &Inputs<'_>, source: &str) -> (String, Vec<(Strin
     md += &concurrency_sweeps(&ctx, &mut plots);
     md += &fixed_offered_rate(&ctx, &mut plots);
     md += &across_a_network(&ctx, &mut plots);
+    md += &deployment_hops(&ctx);
     md += &efficiency(&ctx);
     md += &instructions(inputs.costs);
     md += &noise(&ctx);
@@ -1125,6 +1138,110 @@ fn across_a_network(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> St
         let _ = write!(md, "{}\n\n", images.join(" "));
     }
     md
+}
+
+/// The deployment the published comparisons used: per workload and connection count, every
+/// stack's throughput direct, and what each combination of nginx and pgbouncer changes.
+fn deployment_hops(ctx: &Sections<'_>) -> String {
+    if ctx.deployment.is_empty() {
+        return String::new();
+    }
+    let mut md = "## The deployment the published comparisons used\n\n\
+         Each stack's server direct, behind nginx (a reverse proxy with keep-alive connections \
+         to the server, as many worker processes as the server has, on its cores), in front of \
+         pgbouncer (between the server and PostgreSQL, in the pool mode shown), and both. Each \
+         combination is a cell of its own, its stacks interleaved; a hop's cost is the \
+         difference from the direct cell: the throughput ratio with a 95 % interval (Welch's, \
+         unpaired: the cells ran at different times, so the machine's drift between them is \
+         in the interval), the time it adds to each request (connections / throughput: what \
+         a client waits on average, less the direct cell's), and the CPU it adds to each \
+         request (the server, nginx, and PostgreSQL with pgbouncer, less the direct cell's).\n\n"
+        .to_owned();
+    let stacks = ctx.stacks();
+    let mut groups: BTreeMap<(WorkloadKind, usize), Vec<&CellResult<'_>>> = BTreeMap::new();
+    for c in &ctx.deployment {
+        groups
+            .entry((c.key.workload, c.key.connections))
+            .or_default()
+            .push(c);
+    }
+    let hops = |d: Option<Deployment>| {
+        d.map_or(0, |d| {
+            u8::from(d.nginx) + 2 * u8::from(d.pgbouncer.is_some())
+        })
+    };
+    for ((workload, connections), mut cells) in groups {
+        cells.sort_by_key(|c| (hops(c.key.deployment), c.key.deployment));
+        let Some(direct) = cells.iter().find(|c| hops(c.key.deployment) == 0) else {
+            continue;
+        };
+        let others = &cells[1..];
+        let header = [
+            "stack".to_owned(),
+            "direct: ok req/s · CPU µs/req".to_owned(),
+        ]
+        .into_iter()
+        .chain(others.iter().map(|c| {
+            let label = c.key.deployment.map(Deployment::label).unwrap_or_default();
+            format!("{label}: ratio · added µs/req · added CPU µs/req")
+        }));
+        let mut table = Table::new(header, &format!("lr{}", "r".repeat(others.len())));
+        for stack in &stacks {
+            let Some(base) = direct.stack(stack) else {
+                continue;
+            };
+            let base_cpu = side_cpu_per_request(base);
+            let base_wait = connections as f64 / base.throughput_value() * 1e6;
+            let row = [
+                stack.clone(),
+                format!(
+                    "{}{} · {base_cpu:.0}",
+                    with_interval(base.throughput_value(), base.throughput),
+                    base.markers()
+                ),
+            ]
+            .into_iter()
+            .chain(others.iter().map(|c| {
+                c.stack(stack).map_or_else(
+                    || "–".to_owned(),
+                    |s| {
+                        let trials = |r: &StackResult<'_>| -> Vec<f64> {
+                            r.records.iter().map(|t| t.results.throughput).collect()
+                        };
+                        let ratio = crate::stats::unpaired_ratio(&trials(s), &trials(base))
+                            .map_or_else(|| "–".to_owned(), |i| i.ratio_text());
+                        let wait = connections as f64 / s.throughput_value() * 1e6 - base_wait;
+                        let cpu = side_cpu_per_request(s) - base_cpu;
+                        format!("{ratio}{} · {wait:+.0} · {cpu:+.0}", s.markers())
+                    },
+                )
+            }));
+            table.row(row);
+        }
+        let _ = write!(
+            md,
+            "### {workload} on PostgreSQL, {connections} connections\n\n{}\n",
+            table.render()
+        );
+    }
+    md
+}
+
+/// CPU microseconds per request on the serving side: the server, its reverse proxy, and the
+/// database with what stands in front of it.
+fn side_cpu_per_request(s: &StackResult<'_>) -> f64 {
+    let cpu = s.total(|r| {
+        let n = &r.results.noise;
+        r.results.server.and_then(|u| u.cpu_seconds).unwrap_or(0.0)
+            + n.front_cpu_seconds.unwrap_or(0.0)
+            + n.database_cpu_seconds
+    });
+    let requests = s.total(|r| r.results.requests as f64);
+    if requests > 0.0 {
+        cpu / requests * 1e6
+    } else {
+        f64::NAN
+    }
 }
 
 /// (5) What each request cost the server, the database and the load generator.

@@ -64,6 +64,38 @@ pub fn paired_ratio(pairs: &[(f64, f64)]) -> Option<Interval> {
     geometric_mean(&ratios)
 }
 
+/// The ratio of `subject`'s geometric mean to `baseline`'s, from independent observations
+/// (two cells measured at different times, so no round pairs them): Welch's interval on the
+/// difference of the logs' means, with the Welch-Satterthwaite degrees of freedom. Wider than
+/// a paired ratio, as it should be: the machine's drift between the two is in it.
+pub fn unpaired_ratio(subject: &[f64], baseline: &[f64]) -> Option<Interval> {
+    let moments = |values: &[f64]| -> Option<(f64, f64, f64)> {
+        if values.len() < 2 || values.iter().any(|&v| !(v.is_finite() && v > 0.0)) {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().map(|v| v.ln()).sum::<f64>() / n;
+        let variance = values.iter().map(|v| (v.ln() - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        Some((mean, variance / n, n))
+    };
+    let (mean_s, se2_s, n_s) = moments(subject)?;
+    let (mean_b, se2_b, n_b) = moments(baseline)?;
+    let se2 = se2_s + se2_b;
+    let df = if se2 > 0.0 {
+        se2.powi(2) / (se2_s.powi(2) / (n_s - 1.0) + se2_b.powi(2) / (n_b - 1.0))
+    } else {
+        n_s + n_b - 2.0
+    };
+    let half = t_975(df.floor().max(1.0) as usize) * se2.sqrt();
+    let diff = mean_s - mean_b;
+    Some(Interval {
+        estimate: diff.exp(),
+        low: (diff - half).exp(),
+        high: (diff + half).exp(),
+        n: subject.len() + baseline.len(),
+    })
+}
+
 /// The median (the mean of the middle two for an even count); `NaN` for no values.
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -119,6 +151,25 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn unpaired_ratios_carry_both_sides_spread() {
+        // Subject logs 4.70048 and 4.79579 (mean 4.748135, se^2 0.002271), baseline without
+        // spread: one degree of freedom, t = 12.706, half-width 0.60551 around ln 1.15369.
+        let i = unpaired_ratio(&[110.0, 121.0], &[100.0, 100.0]).unwrap();
+        assert!(close(i.estimate, 1.331_f64.sqrt()), "{i:?}");
+        assert!((i.low - 0.629_68).abs() < 1e-4, "{i:?}");
+        assert!((i.high - 2.113_78).abs() < 1e-4, "{i:?}");
+        assert!(i.is_tie());
+        let twice =
+            unpaired_ratio(&[200.0, 201.0, 199.0, 200.0], &[100.0, 101.0, 99.0, 100.0]).unwrap();
+        assert!(
+            !twice.is_tie() && (twice.estimate - 2.0).abs() < 0.01,
+            "{twice:?}"
+        );
+        assert!(unpaired_ratio(&[1.0], &[1.0, 2.0]).is_none());
+        assert!(unpaired_ratio(&[1.0, 0.0], &[1.0, 2.0]).is_none());
     }
 
     #[test]

@@ -50,6 +50,7 @@ fn trial(
         server_workers: Some(1),
         server_pool_size: Some(2),
         db_network: None,
+        deployment: None,
         trial: Some(Trial {
             comparison: COMPARISON.to_owned(),
             cell,
@@ -94,6 +95,7 @@ fn trial(
                 steal_seconds: 0.01,
                 database_cpu_seconds: 0.0,
                 kernel_cpu_seconds: Some(0.01),
+                front_cpu_seconds: None,
                 other_cpu_seconds: 0.02,
             },
             clean_shutdown: None,

@@ -63,6 +63,10 @@ pub enum Scenario {
     /// PostgreSQL across a network: `read` at 64 connections with 0, 0.5, 2 and 10 ms added
     /// to every round trip to the database (a delay proxy) and pools of 2, 8 and 32
     Network,
+    /// The deployment the published comparisons used: `read` on PostgreSQL at 1 and 64
+    /// connections, each server direct, behind nginx, in front of pgbouncer (session pooling),
+    /// and both (Debian: apt-get install nginx pgbouncer)
+    Deployment,
 }
 
 impl Scenario {
@@ -71,6 +75,8 @@ impl Scenario {
         match (self, quick) {
             (Self::Network, false) => ("read:64:postgres:0,0.5,2,10:2,8,32", "8m"),
             (Self::Network, true) => ("read:64:postgres:0,2:8", "1m"),
+            (Self::Deployment, false) => ("read:1,64:postgres:deployment", "6m"),
+            (Self::Deployment, true) => ("read:8:postgres:deployment", "1m"),
         }
     }
 }

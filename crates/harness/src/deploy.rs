@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,10 +36,10 @@ impl Hop {
     fn start(
         name: &'static str,
         mut cmd: Command,
-        dir: tempfile::TempDir,
-        addr: SocketAddr,
+        folder: Folder,
         log: PathBuf,
     ) -> anyhow::Result<Self> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], folder.port));
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -50,7 +50,7 @@ impl Hop {
             child,
             addr,
             log,
-            _dir: dir,
+            _dir: folder.dir,
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -111,14 +111,15 @@ impl Nginx {
         workers: usize,
         cores: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let binary = system_binary("nginx", "nginx-light")?;
-        let dir = folder("harness-nginx.")?;
-        let port = free_port()?;
-        let root = dir.path();
-        let conf = root.join("nginx.conf");
-        let log = root.join("error.log");
-        std::fs::write(&conf, nginx_conf(root, port, upstream, workers)?)
-            .context("writing nginx.conf")?;
+        let binary = system_binary("nginx", "nginx")?;
+        let folder = Folder::new("harness-nginx.")?;
+        let conf = folder.dir.path().join("nginx.conf");
+        let log = folder.dir.path().join("error.log");
+        std::fs::write(
+            &conf,
+            nginx_conf(&folder.root, folder.port, upstream, workers),
+        )
+        .context("writing nginx.conf")?;
         let mut cmd = match cores {
             Some(cores) => {
                 let mut cmd = Command::new("taskset");
@@ -129,13 +130,12 @@ impl Nginx {
         };
         // `-e`: the log nginx writes before it has read its configuration.
         cmd.arg("-p")
-            .arg(root)
+            .arg(&folder.root)
             .arg("-c")
             .arg(&conf)
             .arg("-e")
             .arg(&log);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        Hop::start("nginx", cmd, dir, addr, log).map(Self)
+        Hop::start("nginx", cmd, folder, log).map(Self)
     }
 
     /// The address clients connect to.
@@ -147,18 +147,8 @@ impl Nginx {
 /// The configuration: one server block proxying everything to one upstream. Logging is off
 /// per request (as for the servers); connections from clients and to the upstream are kept
 /// alive for as long as they are used, so a run measures forwarding, not reconnecting.
-fn nginx_conf(
-    root: &Path,
-    port: u16,
-    upstream: SocketAddr,
-    workers: usize,
-) -> anyhow::Result<String> {
-    let root = root
-        .to_str()
-        .context("the temporary folder's path is not UTF-8")?;
-    let mut conf = String::new();
-    writeln!(
-        conf,
+fn nginx_conf(root: &str, port: u16, upstream: SocketAddr, workers: usize) -> String {
+    format!(
         "worker_processes {workers};
 daemon off;
 pid {root}/nginx.pid;
@@ -187,9 +177,9 @@ http {{
             proxy_set_header Connection \"\";
         }}
     }}
-}}"
-    )?;
-    Ok(conf)
+}}
+"
+    )
 }
 
 /// pgbouncer between servers and one PostgreSQL server.
@@ -225,9 +215,8 @@ impl Pgbouncer {
     /// `mode`. Run as the `postgres` user when we are root (pgbouncer refuses root).
     pub fn start(upstream: SocketAddr, users: &[&str], mode: PoolMode) -> anyhow::Result<Self> {
         let binary = system_binary("pgbouncer", "pgbouncer")?;
-        let dir = folder("harness-pgbouncer.")?;
-        let port = free_port()?;
-        let root = dir.path();
+        let folder = Folder::new("harness-pgbouncer.")?;
+        let root = folder.dir.path();
         let ini = root.join("pgbouncer.ini");
         let log = root.join("pgbouncer.log");
         let mut auth = String::new();
@@ -239,8 +228,11 @@ impl Pgbouncer {
             writeln!(auth, "\"{user}\" \"\"")?;
         }
         std::fs::write(root.join("users.txt"), auth).context("writing pgbouncer's users")?;
-        std::fs::write(&ini, pgbouncer_ini(root, port, upstream, mode)?)
-            .context("writing pgbouncer.ini")?;
+        std::fs::write(
+            &ini,
+            pgbouncer_ini(&folder.root, folder.port, upstream, mode),
+        )
+        .context("writing pgbouncer.ini")?;
         let mut cmd = Command::new(&binary);
         cmd.arg(&ini);
         if nix::unistd::geteuid().is_root() {
@@ -254,8 +246,7 @@ impl Pgbouncer {
             std::os::unix::fs::chown(root, Some(user.uid.as_raw()), Some(user.gid.as_raw()))?;
             cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
         }
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        Hop::start("pgbouncer", cmd, dir, addr, log).map(Self)
+        Hop::start("pgbouncer", cmd, folder, log).map(Self)
     }
 
     /// The address servers connect to instead of PostgreSQL's.
@@ -266,22 +257,12 @@ impl Pgbouncer {
 
 /// The configuration: every database of the upstream server, trusted users, enough client
 /// and server connections for any pool a comparison uses, the mode asked for.
-fn pgbouncer_ini(
-    root: &Path,
-    port: u16,
-    upstream: SocketAddr,
-    mode: PoolMode,
-) -> anyhow::Result<String> {
-    let root = root
-        .to_str()
-        .context("the temporary folder's path is not UTF-8")?;
+fn pgbouncer_ini(root: &str, port: u16, upstream: SocketAddr, mode: PoolMode) -> String {
     let (host, upstream_port) = (upstream.ip(), upstream.port());
     let mode = mode.as_str();
-    let mut ini = String::new();
     // sqlx sends `extra_float_digits` at start-up, which pgbouncer passes on only if told to
     // ignore it; the server's default is what sqlx asks for anyway.
-    writeln!(
-        ini,
+    format!(
         "[databases]
 * = host={host} port={upstream_port}
 
@@ -295,25 +276,37 @@ pool_mode = {mode}
 default_pool_size = 256
 max_client_conn = 1024
 logfile = {root}/pgbouncer.log
-ignore_startup_parameters = extra_float_digits"
-    )?;
-    Ok(ini)
+ignore_startup_parameters = extra_float_digits
+"
+    )
 }
 
-/// A temporary folder for a hop's files.
-fn folder(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .context("creating a temporary folder")
+/// A hop's temporary folder (its path as text, for the configuration) and a port for it.
+#[derive(Debug)]
+struct Folder {
+    dir: tempfile::TempDir,
+    root: String,
+    port: u16,
 }
 
-/// A port free a moment ago (the hop binds it itself; a clash shows as a failed start).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("finding a free port")?
-        .port())
+impl Folder {
+    fn new(prefix: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .context("creating a temporary folder")?;
+        let root = dir
+            .path()
+            .to_str()
+            .context("the temporary folder's path is not UTF-8")?
+            .to_owned();
+        // Free a moment ago: the hop binds it itself, and a clash shows as a failed start.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port")?
+            .port();
+        Ok(Self { dir, root, port })
+    }
 }
 
 /// `name` on `PATH` or in the system's `sbin` folders (where Debian puts both hops, often off
@@ -334,13 +327,12 @@ mod tests {
     #[test]
     fn configurations_name_their_folder_ports_and_upstream() {
         let upstream: SocketAddr = "127.0.0.1:5432".parse().unwrap();
-        let root = Path::new("/tmp/x");
-        let conf = nginx_conf(root, 8080, upstream, 1).unwrap();
+        let conf = nginx_conf("/tmp/x", 8080, upstream, 1);
         assert!(conf.contains("listen 127.0.0.1:8080;"), "{conf}");
         assert!(conf.contains("server 127.0.0.1:5432;"), "{conf}");
         assert!(conf.contains("proxy_http_version 1.1;"), "{conf}");
         assert!(conf.contains("pid /tmp/x/nginx.pid;"), "{conf}");
-        let ini = pgbouncer_ini(root, 6432, upstream, PoolMode::Transaction).unwrap();
+        let ini = pgbouncer_ini("/tmp/x", 6432, upstream, PoolMode::Transaction);
         assert!(ini.contains("* = host=127.0.0.1 port=5432"), "{ini}");
         assert!(ini.contains("listen_port = 6432"), "{ini}");
         assert!(ini.contains("pool_mode = transaction"), "{ini}");

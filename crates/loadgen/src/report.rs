@@ -1023,14 +1023,7 @@ fn across_a_network(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> St
          transaction around the statement).\n\n"
         .to_owned();
     let stacks = ctx.stacks();
-    let mut groups: BTreeMap<(WorkloadKind, usize), Vec<&CellResult<'_>>> = BTreeMap::new();
-    for c in &ctx.network {
-        groups
-            .entry((c.key.workload, c.key.connections))
-            .or_default()
-            .push(c);
-    }
-    for ((workload, connections), cells) in groups {
+    for ((workload, connections), cells) in by_workload_and_connections(&ctx.network) {
         let header = [
             "pool".to_owned(),
             "added RTT ms".to_owned(),
@@ -1158,19 +1151,12 @@ fn deployment_hops(ctx: &Sections<'_>) -> String {
          request (the server, nginx, and PostgreSQL with pgbouncer, less the direct cell's).\n\n"
         .to_owned();
     let stacks = ctx.stacks();
-    let mut groups: BTreeMap<(WorkloadKind, usize), Vec<&CellResult<'_>>> = BTreeMap::new();
-    for c in &ctx.deployment {
-        groups
-            .entry((c.key.workload, c.key.connections))
-            .or_default()
-            .push(c);
-    }
     let hops = |d: Option<Deployment>| {
         d.map_or(0, |d| {
             u8::from(d.nginx) + 2 * u8::from(d.pgbouncer.is_some())
         })
     };
-    for ((workload, connections), mut cells) in groups {
+    for ((workload, connections), mut cells) in by_workload_and_connections(&ctx.deployment) {
         cells.sort_by_key(|c| (hops(c.key.deployment), c.key.deployment));
         let Some(direct) = cells.iter().find(|c| hops(c.key.deployment) == 0) else {
             continue;
@@ -1225,6 +1211,20 @@ fn deployment_hops(ctx: &Sections<'_>) -> String {
         );
     }
     md
+}
+
+/// A scenario's cells grouped by workload and connection count.
+fn by_workload_and_connections<'c, 'a>(
+    cells: &'c [CellResult<'a>],
+) -> BTreeMap<(WorkloadKind, usize), Vec<&'c CellResult<'a>>> {
+    let mut groups: BTreeMap<_, Vec<&CellResult<'a>>> = BTreeMap::new();
+    for c in cells {
+        groups
+            .entry((c.key.workload, c.key.connections))
+            .or_default()
+            .push(c);
+    }
+    groups
 }
 
 /// CPU microseconds per request on the serving side: the server, its reverse proxy, and the

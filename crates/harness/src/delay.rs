@@ -16,7 +16,7 @@
 use std::io::{self, BufRead as _, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -63,8 +63,8 @@ pub const MAX_WRITE_COST: Duration = Duration::from_micros(20);
 pub struct DelayProxy {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    /// Every socket of every connection, to shut down at the end.
-    sockets: Arc<Mutex<Vec<TcpStream>>>,
+    /// Every open connection, to shut down at the end.
+    sockets: Arc<Mutex<Vec<Joined>>>,
     acceptor: Option<JoinHandle<()>>,
 }
 
@@ -103,15 +103,25 @@ impl Drop for DelayProxy {
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
-        for socket in self
+        for joined in self
             .sockets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .drain(..)
         {
-            let _ = socket.shutdown(Shutdown::Both);
+            for socket in joined.sockets {
+                let _ = socket.shutdown(Shutdown::Both);
+            }
         }
     }
+}
+
+/// A client's connection joined to its upstream one: both sockets, and how many of its two
+/// pipes still run (at none it is over, and its sockets are let go).
+#[derive(Debug)]
+struct Joined {
+    sockets: [TcpStream; 2],
+    open_pipes: Arc<AtomicUsize>,
 }
 
 fn accept_loop(
@@ -119,7 +129,7 @@ fn accept_loop(
     upstream: SocketAddr,
     delay: Delay,
     stop: &AtomicBool,
-    sockets: &Mutex<Vec<TcpStream>>,
+    sockets: &Mutex<Vec<Joined>>,
 ) {
     let mut seed = 0x5eed_u64;
     for client in listener.incoming() {
@@ -128,6 +138,11 @@ fn accept_loop(
         }
         let Ok(client) = client else { continue };
         seed += 1;
+        // Connections that have ended give their sockets back.
+        sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|j| j.open_pipes.load(Ordering::SeqCst) > 0);
         if let Err(err) = connect(client, upstream, delay, seed, sockets) {
             // The client sees its connection closed, as it would with an unreachable host.
             eprintln!("delay proxy: cannot reach {upstream}: {err}");
@@ -141,18 +156,23 @@ fn connect(
     upstream: SocketAddr,
     delay: Delay,
     seed: u64,
-    sockets: &Mutex<Vec<TcpStream>>,
+    sockets: &Mutex<Vec<Joined>>,
 ) -> io::Result<()> {
     let server = TcpStream::connect(upstream)?;
     for socket in [&client, &server] {
         socket.set_nodelay(true)?;
     }
+    let open_pipes = Arc::new(AtomicUsize::new(2));
     sockets
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .extend([client.try_clone()?, server.try_clone()?]);
-    pipe(client.try_clone()?, server.try_clone()?, delay, seed)?;
-    pipe(server, client, delay, seed.rotate_left(32))
+        .push(Joined {
+            sockets: [client.try_clone()?, server.try_clone()?],
+            open_pipes: Arc::clone(&open_pipes),
+        });
+    let (to_server, from_server) = (server.try_clone()?, client.try_clone()?);
+    pipe(client, to_server, delay, seed, Arc::clone(&open_pipes))?;
+    pipe(server, from_server, delay, seed.rotate_left(32), open_pipes)
 }
 
 /// A server on a free loopback port that sends every connection its bytes back: the far end
@@ -249,8 +269,15 @@ impl Drop for ProxyProcess {
 /// A chunk and when it may leave; `None` for the end of the stream.
 type Chunk = (Instant, Option<Vec<u8>>);
 
-/// Copies `from` to `to` with the delay: a reader thread and a writer thread.
-fn pipe(from: TcpStream, mut to: TcpStream, delay: Delay, seed: u64) -> io::Result<()> {
+/// Copies `from` to `to` with the delay: a reader thread and a writer thread, which counts
+/// `open_pipes` down when the copy ends.
+fn pipe(
+    from: TcpStream,
+    mut to: TcpStream,
+    delay: Delay,
+    seed: u64,
+    open_pipes: Arc<AtomicUsize>,
+) -> io::Result<()> {
     let (send, receive) = mpsc::channel::<Chunk>();
     thread::Builder::new()
         .name("delay-read".into())
@@ -297,6 +324,7 @@ fn pipe(from: TcpStream, mut to: TcpStream, delay: Delay, seed: u64) -> io::Resu
             }
             // The peer sees the end of the stream (or the failure) after the delay too.
             let _ = to.shutdown(Shutdown::Write);
+            open_pipes.fetch_sub(1, Ordering::SeqCst);
         })?;
     Ok(())
 }
@@ -455,6 +483,35 @@ mod tests {
         });
         assert_eq!(received.len(), sent.len());
         assert!(received == sent, "the echo differs from what was sent");
+    }
+
+    #[test]
+    fn ended_connections_give_their_sockets_back() {
+        let proxy = DelayProxy::start(
+            "127.0.0.1:0".parse().unwrap(),
+            echo_server().unwrap(),
+            Delay::round_trip(Duration::from_millis(1)),
+        )
+        .unwrap();
+        let held = || proxy.sockets.lock().unwrap().len();
+        for _ in 0..3 {
+            let mut stream = TcpStream::connect(proxy.addr()).unwrap();
+            stream.write_all(b"x").unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            // The echo ends once the end of the stream has gone both ways.
+            let mut echoed = Vec::new();
+            stream.read_to_end(&mut echoed).unwrap();
+            assert_eq!(echoed, b"x");
+        }
+        // Each new connection lets go of those that have ended (the last one's pipes end a
+        // moment after its echo, so the proxy is given a few more to notice).
+        let _open = TcpStream::connect(proxy.addr()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while held() > 1 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+            let _ = TcpStream::connect(proxy.addr()).map(|s| s.shutdown(Shutdown::Both));
+        }
+        assert!(held() <= 2, "{} connections held, one of them open", held());
     }
 
     #[test]

@@ -309,6 +309,26 @@ impl Folder {
     }
 }
 
+/// The version lines of the installed hops (`nginx version: nginx/1.22.1`,
+/// `PgBouncer 1.18.0`), `None` for one that is not installed: for a results folder's
+/// description of its machine.
+pub fn versions() -> [(&'static str, Option<String>); 2] {
+    let version = |name: &str, flag: &str| {
+        let binary = system_binary(name, name).ok()?;
+        let out = Command::new(binary).arg(flag).output().ok()?;
+        // nginx prints its version on stderr.
+        let text = [out.stdout, out.stderr].concat();
+        String::from_utf8_lossy(&text)
+            .lines()
+            .next()
+            .map(|l| l.trim().to_owned())
+    };
+    [
+        (NGINX_PROCESS, version("nginx", "-v")),
+        (PGBOUNCER_PROCESS, version("pgbouncer", "--version")),
+    ]
+}
+
 /// `name` on `PATH` or in the system's `sbin` folders (where Debian puts both hops, often off
 /// a user's `PATH`).
 fn system_binary(name: &str, package: &str) -> anyhow::Result<PathBuf> {

@@ -442,7 +442,7 @@ pub fn render_markdown(inputs: &Inputs<'_>, source: &str) -> (String, Vec<(Strin
     md += &concurrency_sweeps(&ctx, &mut plots);
     md += &fixed_offered_rate(&ctx, &mut plots);
     md += &across_a_network(&ctx, &mut plots);
-    md += &deployment_hops(&ctx);
+    md += &deployment_hops(&ctx, &mut plots);
     md += &efficiency(&ctx);
     md += &instructions(inputs.costs);
     md += &noise(&ctx);
@@ -1135,7 +1135,7 @@ fn across_a_network(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> St
 
 /// The deployment the published comparisons used: per workload and connection count, every
 /// stack's throughput direct, and what each combination of nginx and pgbouncer changes.
-fn deployment_hops(ctx: &Sections<'_>) -> String {
+fn deployment_hops(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> String {
     if ctx.deployment.is_empty() {
         return String::new();
     }
@@ -1172,6 +1172,7 @@ fn deployment_hops(ctx: &Sections<'_>) -> String {
             format!("{label}: ratio · added µs/req · added CPU µs/req")
         }));
         let mut table = Table::new(header, &format!("lr{}", "r".repeat(others.len())));
+        let mut rows = Vec::new();
         for stack in &stacks {
             let Some(base) = direct.stack(stack) else {
                 continue;
@@ -1194,8 +1195,17 @@ fn deployment_hops(ctx: &Sections<'_>) -> String {
                         let trials = |r: &StackResult<'_>| -> Vec<f64> {
                             r.records.iter().map(|t| t.results.throughput).collect()
                         };
-                        let ratio = crate::stats::unpaired_ratio(&trials(s), &trials(base))
-                            .map_or_else(|| "–".to_owned(), |i| i.ratio_text());
+                        let ratio = crate::stats::unpaired_ratio(&trials(s), &trials(base));
+                        if let Some(i) = ratio {
+                            rows.push(ForestRow {
+                                label: stack.clone(),
+                                group: c.key.deployment.map(Deployment::label).unwrap_or_default(),
+                                estimate: i.estimate,
+                                low: i.low,
+                                high: i.high,
+                            });
+                        }
+                        let ratio = ratio.map_or_else(|| "–".to_owned(), |i| i.ratio_text());
                         let wait = connections as f64 / s.throughput_value() * 1e6 - base_wait;
                         let cpu = side_cpu_per_request(s) - base_cpu;
                         format!("{ratio}{} · {wait:+.0} · {cpu:+.0}", s.markers())
@@ -1204,11 +1214,24 @@ fn deployment_hops(ctx: &Sections<'_>) -> String {
             }));
             table.row(row);
         }
+        let title = format!(
+            "{workload} on PostgreSQL, {connections} connection{}",
+            if connections == 1 { "" } else { "s" }
+        );
+        let name = format!("deployment-{workload}-c{connections}.svg");
         let _ = write!(
             md,
-            "### {workload} on PostgreSQL, {connections} connections\n\n{}\n",
+            "### {title}\n\n{}\n![each hop's throughput ratio](plots/{name})\n\n",
             table.render()
         );
+        plots.push((
+            name,
+            render_forest(&Forest {
+                title: format!("{title}: throughput with the hops / direct"),
+                x_label: "ratio to the same stack direct (95 % interval, log scale)".to_owned(),
+                rows,
+            }),
+        ));
     }
     md
 }

@@ -27,7 +27,8 @@ fn field(text: &str, key: &str, separator: char) -> Option<String> {
     })
 }
 
-/// Date, host, CPU, cores, memory, kernel, OS, rustc and PostgreSQL, one per line.
+/// Date, host, CPU, cores, memory, kernel, OS, rustc, PostgreSQL, and nginx and pgbouncer
+/// where installed, one per line.
 pub fn describe() -> String {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let uname = nix::sys::utsname::uname().ok();
@@ -76,6 +77,12 @@ pub fn describe() -> String {
     let mut text = String::new();
     for (key, value) in lines {
         let _ = writeln!(text, "{key}: {value}");
+    }
+    // The deployment scenario's hops, where installed.
+    for (key, value) in harness::deploy::versions() {
+        if let Some(value) = value {
+            let _ = writeln!(text, "{key}: {value}");
+        }
     }
     text
 }

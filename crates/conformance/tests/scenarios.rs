@@ -140,13 +140,8 @@ fn network_open_loop_and_deployment_scenarios_in_short() {
                 "{}: the pool asked for",
                 stack.name
             );
-            assert_eq!(
-                r.results.errors_total, 0,
-                "{}: {:?}",
-                stack.name, r.results.errors
-            );
-            assert!(r.results.ok > 0, "{}", stack.name);
         }
+        served_cleanly(&through_proxy, &format!("{} across a network", stack.name));
         let behind: Vec<_> = counted
             .iter()
             .filter(mine)
@@ -156,14 +151,10 @@ fn network_open_loop_and_deployment_scenarios_in_short() {
             })
             .collect();
         assert_eq!(behind.len(), 2, "{}: two rounds behind nginx", stack.name);
-        for r in &behind {
-            assert_eq!(
-                r.results.errors_total, 0,
-                "{} behind nginx, with pgbouncer: {:?}",
-                stack.name, r.results.errors
-            );
-            assert!(r.results.ok > 0, "{}", stack.name);
-        }
+        served_cleanly(
+            &behind,
+            &format!("{} behind nginx, with pgbouncer", stack.name),
+        );
         let open: Vec<_> = counted
             .iter()
             .filter(mine)
@@ -188,4 +179,12 @@ fn network_open_loop_and_deployment_scenarios_in_short() {
         "{md}"
     );
     assert!(md.contains("nginx+pgbouncer(session): ratio"), "{md}");
+}
+
+/// Every one of `records` answered some requests, all of them well.
+fn served_cleanly(records: &[&&record::Record], what: &str) {
+    for r in records {
+        assert_eq!(r.results.errors_total, 0, "{what}: {:?}", r.results.errors);
+        assert!(r.results.ok > 0, "{what}: no answers");
+    }
 }

@@ -453,18 +453,23 @@ impl Waiter {
 mod tests {
     use super::*;
 
+    /// A proxy with `delay` in front of an echo server.
+    fn proxied_echo(delay: Delay) -> DelayProxy {
+        DelayProxy::start(
+            "127.0.0.1:0".parse().unwrap(),
+            echo_server().unwrap(),
+            delay,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn bytes_arrive_intact_in_order_and_never_early() {
         let delay = Delay {
             one_way: Duration::from_millis(2),
             jitter: Duration::from_millis(1),
         };
-        let proxy = DelayProxy::start(
-            "127.0.0.1:0".parse().unwrap(),
-            echo_server().unwrap(),
-            delay,
-        )
-        .unwrap();
+        let proxy = proxied_echo(delay);
         let mut stream = TcpStream::connect(proxy.addr()).unwrap();
         let mut reader = stream.try_clone().unwrap();
         let sent: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -487,12 +492,7 @@ mod tests {
 
     #[test]
     fn ended_connections_give_their_sockets_back() {
-        let proxy = DelayProxy::start(
-            "127.0.0.1:0".parse().unwrap(),
-            echo_server().unwrap(),
-            Delay::round_trip(Duration::from_millis(1)),
-        )
-        .unwrap();
+        let proxy = proxied_echo(Delay::round_trip(Duration::from_millis(1)));
         let held = || proxy.sockets.lock().unwrap().len();
         for _ in 0..3 {
             let mut stream = TcpStream::connect(proxy.addr()).unwrap();
@@ -517,12 +517,7 @@ mod tests {
     #[test]
     fn a_round_trip_takes_at_least_the_delay() {
         let delay = Delay::round_trip(Duration::from_millis(4));
-        let proxy = DelayProxy::start(
-            "127.0.0.1:0".parse().unwrap(),
-            echo_server().unwrap(),
-            delay,
-        )
-        .unwrap();
+        let proxy = proxied_echo(delay);
         let mut stream = TcpStream::connect(proxy.addr()).unwrap();
         stream.set_nodelay(true).unwrap();
         let mut byte = [0u8; 1];

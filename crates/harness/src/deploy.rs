@@ -3,7 +3,7 @@
 //! server and PostgreSQL. Each is a child process configured in a temporary folder of its own,
 //! waited for until it accepts connections, and stopped when dropped.
 //!
-//! Both are the Debian packages' binaries (`apt-get install nginx-light pgbouncer`), found on
+//! Both are the Debian packages' binaries (`apt-get install nginx pgbouncer`), found on
 //! `PATH` or in the system's `sbin` folders.
 
 use std::fmt::Write as _;
@@ -31,8 +31,8 @@ struct Hop {
 }
 
 impl Hop {
-    /// Starts `cmd` (which reads its configuration from `dir` and listens on `addr`) and waits
-    /// until `addr` accepts a connection; on failure, the error quotes the hop's `log`.
+    /// Starts `cmd` (which reads its configuration from `folder` and listens on its port) and
+    /// waits until the port accepts a connection; on failure, the error quotes the hop's `log`.
     fn start(
         name: &'static str,
         mut cmd: Command,

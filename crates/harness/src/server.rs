@@ -423,19 +423,19 @@ fn spawn_piped(mut cmd: Command) -> std::io::Result<Child> {
     }
 }
 
-/// The last 64 KiB of what a child writes to one of its pipes.
-#[derive(Debug, Clone, Default)]
+/// The last 64 KiB of what a child writes to one of its pipes, and the thread reading it.
+#[derive(Debug)]
 struct Tail {
     bytes: Arc<Mutex<VecDeque<u8>>>,
-    reader: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    reader: std::thread::JoinHandle<()>,
 }
 
 impl Tail {
     const CAP: usize = 64 * 1024;
 
     fn collect(mut from: impl Read + Send + 'static) -> Self {
-        let tail = Self::default();
-        let sink = Arc::clone(&tail.bytes);
+        let bytes = Arc::new(Mutex::new(VecDeque::new()));
+        let sink = Arc::clone(&bytes);
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = from.read(&mut buf) {
@@ -445,8 +445,7 @@ impl Tail {
                 q.drain(..excess);
             }
         });
-        *tail.reader.lock().unwrap_or_else(PoisonError::into_inner) = Some(reader);
-        tail
+        Self { bytes, reader }
     }
 
     fn text(&self) -> String {
@@ -459,11 +458,9 @@ impl Tail {
     /// waiting up to a second for the reader to reach the end: a process's last words.
     fn last_words(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(1);
-        let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        while reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
+        while !self.reader.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        drop(reader);
         self.text()
     }
 }

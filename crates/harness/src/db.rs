@@ -212,9 +212,26 @@ pub fn with_address(url: &str, addr: std::net::SocketAddr) -> anyhow::Result<Str
     ))
 }
 
+/// The user a `postgres://` URL connects as: its user info's, or, as libpq and sqlx default
+/// to, the name of the user running this process.
+pub fn user(url: &str) -> anyhow::Result<String> {
+    let (authority, _) = authority(url)?;
+    let named = url[authority]
+        .rsplit_once('@')
+        .map(|(info, _)| info.split(':').next().unwrap_or_default())
+        .filter(|u| !u.is_empty());
+    match named {
+        Some(user) => Ok(user.to_owned()),
+        None => nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .context("looking up the user running this process")?
+            .map(|u| u.name)
+            .context("the user running this process has no name"),
+    }
+}
+
 /// Where a URL's authority (`user:pw@host:port`) lies in it, and its query (`?a=b`, or empty):
-/// the one reading of a database URL's parts that [`with_database`], [`tcp_address`] and
-/// [`with_address`] share.
+/// the one reading of a database URL's parts that [`with_database`], [`tcp_address`],
+/// [`with_address`] and [`user`] share.
 fn authority(url: &str) -> anyhow::Result<(std::ops::Range<usize>, &str)> {
     let start = url.find("://").context("a database URL has a scheme")? + 3;
     let base_end = url[start..].find('?').map_or(url.len(), |i| start + i);
@@ -269,6 +286,13 @@ mod tests {
             assert_eq!(with_address(url, proxy).unwrap(), replaced, "{url}");
         }
         assert!(tcp_address("postgres:///db?host=/run/postgresql").is_err());
+        assert_eq!(user("postgres://u:p@h/db").unwrap(), "u");
+        assert_eq!(user("postgres://bench@h:1/db?x=y").unwrap(), "bench");
+        let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap()
+            .name;
+        assert_eq!(user("postgres://h/db").unwrap(), me);
         assert!(tcp_address("nonsense").is_err());
     }
 

@@ -139,47 +139,50 @@ fn loadgen_binary() -> anyhow::Result<PathBuf> {
 /// (`loadgen delay-proxy`), or pgbouncer.
 #[derive(Debug)]
 enum DatabaseHop {
-    Delay { _proxy: ProxyProcess },
-    Pgbouncer { _pgbouncer: Pgbouncer },
+    Delay(ProxyProcess),
+    Pgbouncer(Pgbouncer),
+}
+
+impl DatabaseHop {
+    /// Where the server connects instead of the database.
+    fn addr(&self) -> std::net::SocketAddr {
+        match self {
+            Self::Delay(proxy) => proxy.addr(),
+            Self::Pgbouncer(pgbouncer) => pgbouncer.addr(),
+        }
+    }
 }
 
 /// How a cell's server reaches its database: directly, through a delay proxy, or through
 /// pgbouncer; the URL to give the server, and the hop.
 fn database_route(db: &FreshDb, plan: &CellPlan) -> anyhow::Result<(String, Option<DatabaseHop>)> {
-    if let Some(mode) = plan.deployment.and_then(|d| d.pgbouncer) {
-        anyhow::ensure!(
-            db.kind() == DbKind::Postgres,
-            "pgbouncer stands in front of PostgreSQL, not SQLite"
-        );
-        let users = ["postgres", "root"];
-        let pgbouncer = Pgbouncer::start(harness::db::tcp_address(db.url())?, &users, mode)?;
-        let url = harness::db::with_address(db.url(), pgbouncer.addr())?;
-        return Ok((
-            url,
-            Some(DatabaseHop::Pgbouncer {
-                _pgbouncer: pgbouncer,
-            }),
-        ));
-    }
-    let Some(network) = plan.network.filter(|n| n.rtt_us > 0) else {
+    let pgbouncer = plan.deployment.and_then(|d| d.pgbouncer);
+    let network = plan.network.filter(|n| n.rtt_us > 0);
+    if pgbouncer.is_none() && network.is_none() {
         return Ok((db.url().to_owned(), None));
-    };
+    }
     anyhow::ensure!(
         db.kind() == DbKind::Postgres,
-        "a database across a network is PostgreSQL's (SQLite is a file)"
+        "a delay proxy or pgbouncer stands in front of PostgreSQL (SQLite is a file)"
     );
     let upstream = harness::db::tcp_address(db.url())?;
-    let mut program = std::process::Command::new(loadgen_binary()?);
-    program.args([
-        "delay-proxy".to_owned(),
-        format!("--upstream={upstream}"),
-        format!("--rtt-ms={}", network.rtt_ms()),
-    ]);
-    let proxy = ProxyProcess::spawn(program)?;
-    Ok((
-        harness::db::with_address(db.url(), proxy.addr())?,
-        Some(DatabaseHop::Delay { _proxy: proxy }),
-    ))
+    let hop = match (pgbouncer, network) {
+        (Some(mode), None) => {
+            let user = harness::db::user(db.url())?;
+            DatabaseHop::Pgbouncer(Pgbouncer::start(upstream, &[&user], mode)?)
+        }
+        (None, Some(network)) => {
+            let mut program = std::process::Command::new(loadgen_binary()?);
+            program.args([
+                "delay-proxy".to_owned(),
+                format!("--upstream={upstream}"),
+                format!("--rtt-ms={}", network.rtt_ms()),
+            ]);
+            DatabaseHop::Delay(ProxyProcess::spawn(program)?)
+        }
+        _ => anyhow::bail!("{}: a network and pgbouncer in one cell", plan.name()),
+    };
+    Ok((harness::db::with_address(db.url(), hop.addr())?, Some(hop)))
 }
 
 /// Why a capacity probe's trials do not count.

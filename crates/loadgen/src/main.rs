@@ -422,13 +422,12 @@ fn parse_phase(s: &str) -> Result<Phase, String> {
             if hops != "deployment" {
                 return Err(format!("{s:?}: {hops:?} is not `deployment`"));
             }
-            let mode = PoolMode::Session;
             if dbs != [DbKind::Postgres] {
                 return Err(format!(
                     "{s:?}: the deployment's pgbouncer stands in front of PostgreSQL alone"
                 ));
             }
-            Deployment::all(mode).map(Some).to_vec()
+            Deployment::all(PoolMode::Session).map(Some).to_vec()
         }
     };
     let networks = match network {

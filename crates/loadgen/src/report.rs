@@ -51,8 +51,8 @@ impl CellKey {
         }
     }
 
-    /// `read c=64` (with the load model when it is not the closed loop, and the network when
-    /// there is one: `read c=64 rtt=2ms pool=8`).
+    /// `read c=64` (with the load model when it is not the closed loop, and the network or the
+    /// deployment's hops when there are any: `read c=64 rtt=2ms pool=8`, `read c=64 nginx`).
     pub fn label(&self) -> String {
         let mut label = if self.load == CLOSED {
             format!("{} c={}", self.workload, self.connections)
@@ -379,7 +379,8 @@ pub struct Inputs<'a> {
 /// What every section reads.
 struct Sections<'a> {
     inputs: Inputs<'a>,
-    /// The cells with the database on the loopback: every section but the network's.
+    /// The closed-loop cells with the database on the loopback and no hops: every section
+    /// but the scenarios'.
     cells: Vec<CellResult<'a>>,
     /// The cells with the database across a network.
     network: Vec<CellResult<'a>>,
@@ -1177,6 +1178,10 @@ fn deployment_hops(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> Str
             let Some(base) = direct.stack(stack) else {
                 continue;
             };
+            let trials = |r: &StackResult<'_>| -> Vec<f64> {
+                r.records.iter().map(|t| t.results.throughput).collect()
+            };
+            let base_trials = trials(base);
             let base_cpu = side_cpu_per_request(base);
             let base_wait = connections as f64 / base.throughput_value() * 1e6;
             let row = [
@@ -1192,10 +1197,7 @@ fn deployment_hops(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> Str
                 c.stack(stack).map_or_else(
                     || "–".to_owned(),
                     |s| {
-                        let trials = |r: &StackResult<'_>| -> Vec<f64> {
-                            r.records.iter().map(|t| t.results.throughput).collect()
-                        };
-                        let ratio = crate::stats::unpaired_ratio(&trials(s), &trials(base));
+                        let ratio = crate::stats::unpaired_ratio(&trials(s), &base_trials);
                         if let Some(i) = ratio {
                             rows.push(ForestRow {
                                 label: stack.clone(),

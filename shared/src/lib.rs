@@ -1,6 +1,7 @@
 //! The one schema/model crate shared by every server: task types, input validation, the error
 //! kinds with their status codes and JSON body, configuration, how a server process starts and
-//! stops, SQL, migrations and the database stores behind the `sqlx` and `diesel` features. It
+//! stops, SQL, migrations, the database stores behind the `sqlx` and `diesel` features, and,
+//! behind `hyper`, the connection wrapper that gives hyper's own parse errors the JSON body. It
 //! knows no web framework.
 
 pub mod config;
@@ -15,6 +16,10 @@ pub mod task;
 
 #[cfg(feature = "diesel")]
 pub mod diesel_store;
+#[cfg(feature = "hyper")]
+pub mod http1;
+#[cfg(feature = "hyper")]
+pub mod parse_errors;
 #[cfg(feature = "diesel")]
 pub mod schema;
 #[cfg(feature = "sqlx")]

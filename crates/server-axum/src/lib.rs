@@ -5,8 +5,6 @@
 //! Run with `cargo run -p server-axum` (SQLite in `./todo.db`), or
 //! `DATABASE_URL=postgres://... cargo run -p server-axum`.
 
-pub mod parse_errors;
-
 use std::future::Future;
 use std::time::Duration;
 
@@ -16,8 +14,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use shared::input::{self, FromJsonBody, ListQuery};
 use shared::{ApiError, ErrorKind, Health, NewTask, Settings, Store, TaskUpdate, allow};
@@ -52,18 +48,7 @@ pub fn app<S: Store>(store: S) -> Router {
 /// Answers 400 to a request that breaks the contract's HTTP-layer rules
 /// ([`shared::http_rules`]), before it reaches a handler.
 async fn http_rules(request: Request, next: axum::middleware::Next) -> Response {
-    let uri = request.uri();
-    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-    let headers = request.headers();
-    let head = shared::http_rules::Head::new(
-        target.as_bytes(),
-        headers.get_all(header::HOST).iter().count(),
-        headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .map(HeaderValue::as_bytes),
-    );
-    match shared::http_rules::check_head(&head) {
+    match shared::http1::check_head(&request) {
         Ok(()) => next.run(request).await,
         Err(err) => Error(err).into_response(),
     }
@@ -238,61 +223,15 @@ where
     let stop = shared::process::shutdown_signal();
     println!("{}", settings.listening_line(addr));
 
-    serve_http1(listener, app(store.clone()), stop).await;
+    let app = app(store.clone());
+    // One service per connection, as `axum::serve` makes them (see `shared::http1::serve`).
+    shared::http1::serve(
+        listener,
+        || TowerToHyperService::new(app.clone()),
+        stop,
+        false,
+    )
+    .await;
     store.close().await;
     Ok(())
-}
-
-/// Serves `app` on `listener` until `stop` resolves, then lets in-flight requests finish for up
-/// to [`shared::SHUTDOWN_GRACE`].
-///
-/// This is `axum::serve` written out with hyper's own connection builder, as axum's
-/// `serve-with-hyper` example does, because `axum::serve` offers no way to set hyper's
-/// options: without a timer, hyper has no header-read timeout, and a client that trickles its
-/// headers forever keeps its connection forever. Here the timer is set and the timeout is
-/// [`shared::HEADER_READ_TIMEOUT`].
-async fn serve_http1(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    stop: impl Future<Output = ()>,
-) {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(shared::HEADER_READ_TIMEOUT);
-    let graceful = GracefulShutdown::new();
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _remote)) => stream,
-                // A connection that died before it was accepted: take the next one.
-                Err(err) if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
-                ) => continue,
-                Err(err) => {
-                    // Out of file descriptors or the like: back off as `axum::serve` does.
-                    tracing::warn!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            },
-            () = &mut stop => break,
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let stream = TokioIo::new(parse_errors::JsonParseErrors::new(stream));
-        let connection = graceful.watch(http.serve_connection(stream, service));
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!("connection ended with an error: {err}");
-            }
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(shared::SHUTDOWN_GRACE) => {
-            tracing::warn!("in-flight requests still running after the grace period; stopping");
-        }
-    }
 }

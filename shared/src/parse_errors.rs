@@ -3,7 +3,8 @@
 //! headers over its limits: 431) by itself, before any service runs, with a canned empty
 //! response, and offers no hook to change it. This connection wrapper recognises that canned
 //! response on its way out and writes the contract's answer instead: the same status, with
-//! `content-type: application/json` and `{"error":"<sentence>"}`.
+//! `content-type: application/json` and `{"error":"<sentence>"}`. Every stack that serves its
+//! connections with hyper wraps them in it (the axum stacks and `server-hyper`).
 //!
 //! Recognising it is reliable because the canned response is always the last thing hyper
 //! writes on a connection, it has no body and no `content-type` (every response of the app has
@@ -14,7 +15,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use shared::{ApiError, ErrorKind};
+use crate::error::{ApiError, ErrorKind};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The statuses hyper answers on its own, and the error each becomes.
@@ -64,7 +65,7 @@ fn json_response(status: u16) -> Vec<u8> {
     };
     format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        shared::APPLICATION_JSON,
+        crate::APPLICATION_JSON,
         body.len()
     )
     .into_bytes()
@@ -79,6 +80,7 @@ pub struct JsonParseErrors<IO> {
 }
 
 impl<IO> JsonParseErrors<IO> {
+    /// Wraps a freshly accepted connection.
     pub const fn new(io: IO) -> Self {
         Self { io, pending: None }
     }

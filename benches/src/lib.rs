@@ -15,6 +15,6 @@ pub fn server_binaries() -> Vec<(&'static Stack, PathBuf)> {
     let dir = harness::cargo::build_measured().unwrap_or_else(|err| panic!("{err:#}"));
     STACKS
         .iter()
-        .map(|stack| (stack, dir.join(stack.package)))
+        .map(|stack| (stack, stack.executable(&dir)))
         .collect()
 }

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use shared::input::{self, ListQuery};
 use shared::{ApiError, ErrorKind, allow};
 
-use harness::DbKind;
 use harness::client::{Request, Response};
+use harness::{DbKind, Stack};
 
 /// Runs every check against the server at `addr`, whose database is `db`, and returns the
 /// failures, each one line naming the check.
-pub fn run(addr: SocketAddr, db: DbKind) -> Vec<String> {
-    let ctx = Ctx { addr, db };
+pub fn run(addr: SocketAddr, db: DbKind, stack: &Stack) -> Vec<String> {
+    let ctx = Ctx { addr, db, stack };
     let checks: &[(&str, Check)] = &[
         ("hello", hello),
         ("health", health),
@@ -50,12 +50,13 @@ type Outcome = Result<(), String>;
 /// One named check of the suite.
 type Check = fn(&Ctx) -> Outcome;
 
-struct Ctx {
+struct Ctx<'a> {
     addr: SocketAddr,
     db: DbKind,
+    stack: &'a Stack,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     fn send(&self, request: &Request) -> Result<Response, String> {
         request
             .send(self.addr)
@@ -254,10 +255,9 @@ fn name_length(ctx: &Ctx) -> Outcome {
         if ok {
             ctx.expect(&request, 201, None)?;
         } else {
-            let expected = input::parse_new_task(body.as_bytes())
-                .expect_err("too long")
-                .body();
-            ctx.expect(&request, 422, Some(&expected))?;
+            let expected = input::parse_new_task(body.as_bytes()).expect_err("too long");
+            let expected = crate::expected_error_body(ctx.stack, &expected);
+            ctx.expect(&request, 422, expected.as_deref())?;
         }
     }
     Ok(())
@@ -348,7 +348,7 @@ fn body_errors(ctx: &Ctx, method: &str, path: &str, bodies: &[&[u8]], status: u1
         ctx.expect(
             &Request::new(method, path).json(*body),
             status,
-            Some(&expected.body()),
+            crate::expected_error_body(ctx.stack, &expected).as_deref(),
         )?;
     }
     Ok(())

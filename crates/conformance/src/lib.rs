@@ -12,14 +12,26 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use harness::server::{Server, ServerSpec, Stopped};
-use harness::{DbKind, Stack};
+use harness::{DbKind, Limitation, Stack};
 
 /// How long a stopped server may take to exit: the contract's 5 s grace, with room to spare.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The stack's server binary of the tests' own profile (`target/debug/server-...`).
+/// The body `stack` must answer for a request the shared parser refuses with `expected`: its
+/// exact JSON, or `None` (any JSON error of that status) for the parser's own sentences on a
+/// stack whose JSON parser words them ([`Limitation::OwnJsonSentences`]).
+pub fn expected_error_body(stack: &Stack, expected: &shared::ApiError) -> Option<String> {
+    let parser_sentence = expected
+        .message()
+        .starts_with("the request body is not valid JSON")
+        || expected.message().starts_with("invalid task: ");
+    (!(parser_sentence && stack.excused(Limitation::OwnJsonSentences))).then(|| expected.body())
+}
+
+/// The stack's server of the tests' own profile (`target/debug/server-...`, or a Python
+/// stack's console script).
 pub fn binary(stack: &Stack) -> PathBuf {
-    harness::cargo::sibling_binary(stack.package).unwrap_or_else(|err| panic!("{err:#}"))
+    harness::cargo::test_executable(stack).unwrap_or_else(|err| panic!("{err:#}"))
 }
 
 /// Starts `stack` on a fresh `db` (PostgreSQL: in the cluster of `TEST_DATABASE_URL`), port 0,
@@ -115,6 +127,8 @@ pub fn exits_cleanly(server: &mut Server, signalled: Instant, bound: Duration) -
 /// Runs `stack` with `args` until it exits on its own and checks that it failed the way the
 /// contract says bad configuration fails: a non-zero exit, nothing on stdout and exactly one
 /// line on stderr, which mentions `expected` and nothing of any `secret`. Returns that line.
+/// Without a `--bind` in `args` it listens on port 0, not the default 8000, so that tests
+/// running at once never take each other's port.
 pub fn fails_with_one_line(stack: &Stack, args: &[&str], expected: &str) -> String {
     fails_keeping_secrets(stack, args, expected, &[])
 }
@@ -127,7 +141,11 @@ pub fn fails_keeping_secrets(
     secrets: &[&str],
 ) -> String {
     let binary = binary(stack);
-    let exit = harness::server::run_to_exit(&binary, args, Duration::from_secs(30))
+    let mut args = args.to_vec();
+    if !args.contains(&"--bind") {
+        args.extend(["--bind", "127.0.0.1:0"]);
+    }
+    let exit = harness::server::run_to_exit(&binary, &args, Duration::from_secs(30))
         .unwrap_or_else(|err| panic!("{err:#}"));
     let name = stack.name;
     assert!(!exit.status.success(), "{name} {args:?} exited 0");

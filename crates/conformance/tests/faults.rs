@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use harness::client::{self, Reply, Request};
 use harness::pg::{Cluster, Options, StopMode};
-use harness::{DbKind, Stack};
+use harness::{DbKind, Limitation, Stack};
 use nix::sys::signal::Signal;
 
 /// The longest any request may take, database down or not: the pool's 5 s wait for a
@@ -24,6 +24,19 @@ const ANSWER_BOUND: Duration = Duration::from_millis(6500);
 
 /// How soon after the database is back the server must serve normally again.
 const RECOVERY_BOUND: Duration = Duration::from_secs(5);
+
+/// The same for a stack whose pool backs off between attempts while the database is down
+/// ([`Limitation::PoolBacksOff`]): its next attempt may come that much later.
+const BACKED_OFF_RECOVERY_BOUND: Duration = Duration::from_secs(20);
+
+/// How soon `stack` must serve again after the database is back.
+fn recovery_bound(stack: &Stack) -> Duration {
+    if stack.excused(Limitation::PoolBacksOff) {
+        BACKED_OFF_RECOVERY_BOUND
+    } else {
+        RECOVERY_BOUND
+    }
+}
 
 /// How long the clients keep asking while the database is down: longer than the pools' 5 s wait
 /// for a connection, so that requests made early in the fault are answered while it lasts.
@@ -94,7 +107,7 @@ struct Fault {
 
 /// Stops the database under `CLIENTS` busy clients, keeps them asking for [`FAULT_LENGTH`],
 /// starts it again and waits for the server to serve normally. Returns the moments.
-fn inject(cluster: &mut Cluster, addr: SocketAddr, mode: StopMode) -> Fault {
+fn inject(cluster: &mut Cluster, addr: SocketAddr, mode: StopMode, bound: Duration) -> Fault {
     std::thread::sleep(Duration::from_millis(700));
     let stopping = Instant::now();
     cluster.stop(mode).expect("the database stops");
@@ -113,7 +126,7 @@ fn inject(cluster: &mut Cluster, addr: SocketAddr, mode: StopMode) -> Fault {
         if created.outcome == "201" && health.outcome == "200" {
             break Instant::now();
         }
-        if started.elapsed() > RECOVERY_BOUND + ANSWER_BOUND {
+        if started.elapsed() > bound + ANSWER_BOUND {
             break Instant::now();
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -139,7 +152,8 @@ fn restart_while_idle(cluster: &mut Cluster, addr: SocketAddr) -> Vec<String> {
 
 /// PostgreSQL stopped (`fast`, then `immediate`) and started again while clients keep asking:
 /// while it is down every answer is a 503 with the JSON error, within [`ANSWER_BOUND`]; once it
-/// is back the server serves normally within [`RECOVERY_BOUND`], without a restart.
+/// is back the server serves normally within [`RECOVERY_BOUND`] (see [`recovery_bound`]),
+/// without a restart.
 fn database_restarts(stack: &Stack) {
     let binary = stack.name;
     let mut cluster = Cluster::start(Options::TESTS).unwrap_or_else(|err| panic!("{err:#}"));
@@ -162,8 +176,12 @@ fn database_restarts(stack: &Stack) {
             })
         })
         .collect();
-    let faults =
-        [StopMode::Fast, StopMode::Immediate].map(|mode| (mode, inject(&mut cluster, addr, mode)));
+    let faults = [StopMode::Fast, StopMode::Immediate].map(|mode| {
+        (
+            mode,
+            inject(&mut cluster, addr, mode, recovery_bound(stack)),
+        )
+    });
     done.store(true, Ordering::Relaxed);
     for client in clients {
         client.join().expect("client thread");
@@ -236,7 +254,7 @@ fn database_restarts(stack: &Stack) {
                 "{mode:?}: no request was answered while the database was down"
             ));
         }
-        if recovery > RECOVERY_BOUND {
+        if recovery > recovery_bound(stack) {
             failures.push(format!(
                 "{mode:?}: not serving normally {recovery:?} after the database came back"
             ));

@@ -18,7 +18,7 @@ fn conformance(stack: &Stack, db: DbKind) {
         stack.name,
     );
     assert_eq!(server.line(), expected_line);
-    let failures = conformance::checks::run(server.addr(), db);
+    let failures = conformance::checks::run(server.addr(), db, stack);
     conformance::finish(server, &format!("conformance on {db}"), &failures);
 }
 

@@ -10,7 +10,8 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-use crate::STACKS;
+use crate::stacks::Runtime;
+use crate::{STACKS, Stack};
 
 /// The profile every measured server is built with.
 pub const BENCH_PROFILE: &str = "bench-release";
@@ -84,18 +85,42 @@ pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The packages of every measured binary: each stack's server, and loadgen.
+/// The executable of `stack` of the running executable's profile (see [`sibling_binary`]); a
+/// Python stack's console script, which `scripts/test.sh` installs.
+pub fn test_executable(stack: &Stack) -> anyhow::Result<PathBuf> {
+    match stack.runtime {
+        Runtime::Rust => sibling_binary(stack.package),
+        Runtime::Python => {
+            let script = crate::python::script(stack.package);
+            if !script.is_file() {
+                bail!(
+                    "{} is missing: install the Python reference stacks first with \
+                     `cargo xtask python` (scripts/test.sh does)",
+                    script.display()
+                );
+            }
+            Ok(script)
+        }
+    }
+}
+
+/// The packages of every measured binary: each Rust stack's server, and loadgen.
 pub fn measured_packages() -> Vec<&'static str> {
     STACKS
         .iter()
+        .filter(|s| s.runtime == Runtime::Rust)
         .map(|s| s.package)
         .chain(["loadgen"])
         .collect()
 }
 
-/// Builds every stack's server and loadgen with the benchmark profile (cargo does nothing when
-/// they are up to date) and returns the folder holding them.
+/// Builds every Rust stack's server and loadgen with the benchmark profile (cargo does nothing
+/// when they are up to date), installs the Python stacks' environment when it is not, and
+/// returns the folder holding the binaries (see [`Stack::executable`]).
 pub fn build_measured() -> anyhow::Result<PathBuf> {
+    if STACKS.iter().any(|s| s.runtime == Runtime::Python) {
+        crate::python::ensure_reference()?;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build
@@ -119,7 +144,8 @@ mod tests {
     fn finds_the_workspace() {
         assert!(workspace_root().join("Cargo.lock").is_file());
         let packages = measured_packages();
-        assert_eq!(packages.len(), STACKS.len() + 1);
+        let rust = STACKS.iter().filter(|s| s.runtime == Runtime::Rust).count();
+        assert_eq!(packages.len(), rust + 1);
         assert!(sibling_binary("no-such-binary").is_err());
     }
 

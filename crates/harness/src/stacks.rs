@@ -40,15 +40,34 @@ pub enum Limitation {
     RefusesLengthWithChunked,
     /// Its parser answers a request target over 64 KiB with 400, not 414.
     LongUriIs400,
+    /// Its JSON parser is not serde_json (which `shared` uses): a body's syntax or type error
+    /// gets the same status and JSON error, in the parser's own sentence.
+    OwnJsonSentences,
+    /// Its HTTP parser takes a request line with two spaces between method and target.
+    LenientRequestLine,
+    /// Its pool waits ever longer between attempts to reconnect while the database is down
+    /// (psycopg's: from 1 s, doubling), so it may serve again several seconds after the
+    /// database is back, where the others take under 5.
+    PoolBacksOff,
 }
 
-/// One stack: its cargo package (whose binary has the same name), its name as printed in the
-/// start-up line, and what the tables should know about it.
+/// What a stack is written in, which says where its executable is (see [`Stack::executable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Runtime {
+    /// A cargo package of the workspace, whose binary has the package's name.
+    Rust,
+    /// A console script of the Python project in `crates/python` (see [`crate::python`]).
+    Python,
+}
+
+/// One stack: its executable (a cargo package's binary, or a Python console script, of the
+/// same name), its name as printed in the start-up line, and what the tables should know
+/// about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Stack {
     /// The Rust identifier test modules use, e.g. `axum_sqlx`.
     pub module: &'static str,
-    /// The cargo package and binary, e.g. `server-axum`.
+    /// The cargo package and binary, e.g. `server-axum`, or the Python console script.
     pub package: &'static str,
     /// The name in the start-up line and in every record, e.g. `axum-sqlx`.
     pub name: &'static str,
@@ -56,6 +75,7 @@ pub struct Stack {
     pub title: &'static str,
     pub kind: Kind,
     pub limitations: &'static [Limitation],
+    pub runtime: Runtime,
 }
 
 /// Calls `$callback!` with the registry: one `module { ... }` entry per stack. The one place
@@ -74,14 +94,31 @@ macro_rules! for_each_stack {
             actix_sqlx { package: "server-actix", name: "actix-sqlx", title: "actix-web + sqlx",
                 kind: Compared, limitations: [ParserRefusesHeadRules, ParserErrorsHaveEmptyBodies,
                     PipelinesAfterClose, RefusesLengthWithChunked, LongUriIs400] }
+            hyper_raw { package: "server-hyper", name: "hyper-raw", title: "hyper, no framework (reference)",
+                kind: Reference, limitations: [] }
+            fastapi_sqlalchemy { package: "server-fastapi", name: "fastapi-sqlalchemy",
+                title: "FastAPI + SQLAlchemy (uvicorn)", kind: Reference,
+                limitations: [OwnJsonSentences, LenientRequestLine, RefusesLengthWithChunked],
+                runtime: Python }
+            blacksheep_sqlalchemy { package: "server-blacksheep", name: "blacksheep-sqlalchemy",
+                title: "BlackSheep + SQLAlchemy (uvicorn)", kind: Reference,
+                limitations: [OwnJsonSentences, LenientRequestLine, RefusesLengthWithChunked],
+                runtime: Python }
+            django_ninja { package: "server-django-ninja", name: "django-ninja",
+                title: "django-ninja + Django ORM (uvicorn)", kind: Reference,
+                limitations: [OwnJsonSentences, LenientRequestLine, RefusesLengthWithChunked,
+                    PoolBacksOff],
+                runtime: Python }
         }
     };
 }
 
 macro_rules! registry {
+    (@runtime) => { Runtime::Rust };
+    (@runtime $runtime:ident) => { Runtime::$runtime };
     ($($module:ident {
         package: $package:literal, name: $name:literal, title: $title:literal,
-        kind: $kind:ident, limitations: [$($limitation:ident),*]
+        kind: $kind:ident, limitations: [$($limitation:ident),*] $(, runtime: $runtime:ident)?
     })*) => {
         /// Every stack, in the order tests, benches and the comparison run them.
         pub const STACKS: &[Stack] = &[$(Stack {
@@ -91,6 +128,7 @@ macro_rules! registry {
             title: $title,
             kind: Kind::$kind,
             limitations: &[$(Limitation::$limitation),*],
+            runtime: registry!(@runtime $($runtime)?),
         }),*];
     };
 }
@@ -180,6 +218,16 @@ pub fn select(wanted: &[String]) -> Result<Vec<&'static Stack>, String> {
 pub const STRICT_VAR: &str = "CONFORMANCE_STRICT";
 
 impl Stack {
+    /// The executable that runs this stack: a Rust stack's binary in `profile_dir` (say
+    /// `target/debug`), a Python stack's console script in the reference environment, the
+    /// same for every profile.
+    pub fn executable(&self, profile_dir: &std::path::Path) -> std::path::PathBuf {
+        match self.runtime {
+            Runtime::Rust => profile_dir.join(self.package),
+            Runtime::Python => crate::python::script(self.package),
+        }
+    }
+
     /// Whether this stack's framework has `limitation`.
     pub fn has(&self, limitation: Limitation) -> bool {
         self.limitations.contains(&limitation)

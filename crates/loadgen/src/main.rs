@@ -281,7 +281,7 @@ struct MatrixArgs {
 #[derive(Args, Debug)]
 struct CostArgs {
     /// Servers, comma separated: stacks of the registry (their bench-release builds) or
-    /// NAME=PATH [default: every stack of the registry]
+    /// NAME=PATH [default: every Rust stack of the registry]
     #[arg(long, value_delimiter = ',', value_parser = parse_server)]
     servers: Vec<(String, PathBuf)>,
     /// Workloads, in the order they run on one server [default: hello,read,list,update,create,mixed,delete]
@@ -483,9 +483,7 @@ fn resolve_stack(name: &str) -> Result<PathBuf, String> {
             known.join(", ")
         )
     })?;
-    Ok(harness::cargo::target_dir()
-        .join(harness::cargo::BENCH_PROFILE)
-        .join(stack.package))
+    Ok(stack.executable(&harness::cargo::target_dir().join(harness::cargo::BENCH_PROFILE)))
 }
 
 fn main() {
@@ -538,11 +536,16 @@ fn real_main() -> anyhow::Result<()> {
     }
 }
 
-/// The servers given, or every stack of the registry; each must be a built file.
-fn servers_or_registry(given: &[(String, PathBuf)]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+/// The servers given, or every stack of the registry (of the `runtimes` given); each must be
+/// a built file.
+fn servers_or_registry(
+    given: &[(String, PathBuf)],
+    runtimes: &[harness::Runtime],
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let servers = if given.is_empty() {
         harness::STACKS
             .iter()
+            .filter(|s| runtimes.contains(&s.runtime))
             .map(|s| parse_server(s.name).map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<Vec<_>>>()?
     } else {
@@ -562,7 +565,9 @@ fn servers_or_registry(given: &[(String, PathBuf)]) -> anyhow::Result<Vec<(Strin
 fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
     use loadgen::cost::{self, CostOptions};
     let started = std::time::Instant::now();
-    let servers = servers_or_registry(&args.servers)?;
+    // Instructions are counted for the Rust stacks: an interpreter under callgrind takes
+    // minutes to start, and its cost does not split by crate.
+    let servers = servers_or_registry(&args.servers, &[harness::Runtime::Rust])?;
     anyhow::ensure!(
         args.requests > 0 && args.runs > 0,
         "--requests and --runs must be at least 1"
@@ -923,7 +928,10 @@ async fn matrix_cmd(
         .collect();
     dbs.sort();
     dbs.dedup();
-    let servers = servers_or_registry(&args.servers)?;
+    let servers = servers_or_registry(
+        &args.servers,
+        &[harness::Runtime::Rust, harness::Runtime::Python],
+    )?;
     let baseline = match &args.baseline {
         None => 0,
         Some(b) => servers

@@ -272,7 +272,8 @@ pub async fn window(
     let measure_start = start + load.warmup;
     let watch = tokio::spawn(async move {
         tokio::time::sleep_until(measure_start.into()).await;
-        let sampler = pid.map(|p| RssSampler::start(p, Duration::from_millis(50)));
+        let sampler =
+            pid.map(|p| RssSampler::start(monitor::process_tree(p), Duration::from_millis(50)));
         (Snapshot::take(pid), sampler)
     });
     let mut result = engine::run(load, target, ids.clone(), start).await?;
@@ -314,7 +315,7 @@ pub async fn window(
         server: pid.map(|p| ServerUsage {
             cpu_seconds: server_cpu,
             peak_rss_bytes: peak.filter(|&p| p > 0),
-            vmhwm_bytes: monitor::status_kb_field(p, "VmHWM"),
+            vmhwm_bytes: monitor::status_kb_field(&monitor::process_tree(p), "VmHWM"),
         }),
         loadgen_cpu_seconds: loadgen_cpu,
         noise,

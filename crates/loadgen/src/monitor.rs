@@ -17,15 +17,61 @@ pub fn clock_ticks() -> f64 {
 }
 
 /// utime + stime of a process (all its threads) in seconds; `pid = None` means this process.
+/// A server's figure includes its live descendants' (see [`process_tree`]).
 pub fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
-    let path = pid.map_or_else(
-        || "/proc/self/stat".to_owned(),
-        |p| format!("/proc/{p}/stat"),
-    );
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_stat_cpu_ticks(&stat)
-        .map(|t| t as f64 / clock_ticks())
-        .with_context(|| format!("parsing {path}"))
+    let ticks = |path: &str| -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        parse_stat_cpu_ticks(&stat).with_context(|| format!("parsing {path}"))
+    };
+    let total = match pid {
+        None => ticks("/proc/self/stat")?,
+        Some(root) => {
+            let mut total = ticks(&format!("/proc/{root}/stat"))?;
+            // A descendant that exits meanwhile is skipped.
+            for child in process_tree(root).into_iter().filter(|&p| p != root) {
+                total += ticks(&format!("/proc/{child}/stat")).unwrap_or(0);
+            }
+            total
+        }
+    };
+    Ok(total as f64 / clock_ticks())
+}
+
+/// `root` and its descendants: a server of several processes (a supervisor and its worker
+/// processes, as uvicorn and gunicorn run) is measured whole. From the parent field of every
+/// `/proc/PID/stat`; just `root` when `/proc` cannot be listed.
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = proc_stats()
+        .filter_map(|(pid, stat)| {
+            // The fields start at field 3 (state); the parent is field 4.
+            let parent = stat_fields(&stat)?.nth(1)?.parse().ok()?;
+            Some((pid, parent))
+        })
+        .collect();
+    let mut tree = vec![root];
+    let mut next = 0;
+    while let Some(&parent) = tree.get(next) {
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(_, p)| p == parent)
+                .map(|&(pid, _)| pid),
+        );
+        next += 1;
+    }
+    tree
+}
+
+/// Every process's pid and `/proc/PID/stat` line (processes that exit meanwhile are skipped).
+fn proc_stats() -> impl Iterator<Item = (u32, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse().ok()?;
+            Some((pid, std::fs::read_to_string(e.path().join("stat")).ok()?))
+        })
 }
 
 /// The fields of a `/proc/PID/stat` line from field 3 (state) on. The command name (field 2)
@@ -94,19 +140,8 @@ pub struct ProcessCpu {
 
 impl ProcessCpu {
     pub fn read(database: &[&str], front: &[&str]) -> Self {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return Self::default();
-        };
         let mut ticks = (0u64, 0u64, 0u64);
-        for stat in dir
-            .filter_map(Result::ok)
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-            })
-            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        {
+        for (_, stat) in proc_stats() {
             let Some(cpu) = parse_stat_cpu_ticks(&stat) else {
                 continue;
             };
@@ -143,10 +178,15 @@ fn command_name(stat: &str) -> Option<&str> {
     stat.get(stat.find('(')? + 1..stat.rfind(')')?)
 }
 
-/// A `kB` field of `/proc/PID/status` (VmRSS, VmHWM) in bytes.
-pub fn status_kb_field(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status_field_bytes(&status, field)
+/// A `kB` field of `/proc/PID/status` (VmRSS, VmHWM) in bytes, summed over `pids`; `None`
+/// when none of them has it.
+pub fn status_kb_field(pids: &[u32], field: &str) -> Option<u64> {
+    pids.iter()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            status_field_bytes(&status, field)
+        })
+        .reduce(|a, b| a + b)
 }
 
 pub fn status_field_bytes(status: &str, field: &str) -> Option<u64> {
@@ -157,7 +197,8 @@ pub fn status_field_bytes(status: &str, field: &str) -> Option<u64> {
     })
 }
 
-/// Samples a process's VmRSS every `every` until stopped; reports the peak.
+/// Samples the VmRSS of processes (a server's [`process_tree`], taken once when sampling
+/// starts), summed, every `every` until stopped; reports the peak.
 #[derive(Debug)]
 pub struct RssSampler {
     stop: Arc<tokio::sync::Notify>,
@@ -165,7 +206,7 @@ pub struct RssSampler {
 }
 
 impl RssSampler {
-    pub fn start(pid: u32, every: Duration) -> Self {
+    pub fn start(pids: Vec<u32>, every: Duration) -> Self {
         let stop = Arc::new(tokio::sync::Notify::new());
         let notified = stop.clone();
         let handle = tokio::spawn(async move {
@@ -175,12 +216,12 @@ impl RssSampler {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        peak = peak.max(status_kb_field(pid, "VmRSS").unwrap_or(0));
+                        peak = peak.max(status_kb_field(&pids, "VmRSS").unwrap_or(0));
                     }
                     () = notified.notified() => break,
                 }
             }
-            peak.max(status_kb_field(pid, "VmRSS").unwrap_or(0))
+            peak.max(status_kb_field(&pids, "VmRSS").unwrap_or(0))
         });
         Self { stop, handle }
     }
@@ -312,6 +353,38 @@ mod tests {
         let kworker = "57 (kworker/0:1-events) I 2 0 0 0 -1 69238880 0 0 0 0 3 9 0 0 20 0";
         assert!(is_kernel_thread(kworker));
         assert_eq!(parse_stat_cpu_ticks(kworker), Some(12));
+    }
+
+    #[test]
+    fn a_process_tree_holds_children_and_grandchildren() {
+        // A shell whose child is a sleeping shell whose child is sleep.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sh -c 'sleep 30; true' & wait"])
+            .spawn()
+            .unwrap();
+        let root = child.id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let tree = loop {
+            let tree = process_tree(root);
+            if tree.len() >= 3 || std::time::Instant::now() > deadline {
+                break tree;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(tree[0], root);
+        assert_eq!(tree.len(), 3, "{tree:?}");
+        let rss = status_kb_field(&tree, "VmRSS").unwrap();
+        let own = status_kb_field(&[root], "VmRSS").unwrap();
+        assert!(rss > own, "the tree's {rss} bytes against the root's {own}");
+        assert!(cpu_seconds(Some(root)).unwrap() >= 0.0);
+        for pid in tree.iter().rev() {
+            let _ = nix::sys::signal::kill(
+                Pid::from_raw(*pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = child.wait();
+        assert_eq!(process_tree(u32::MAX), [u32::MAX]);
     }
 
     #[test]

@@ -467,10 +467,28 @@ fn header(ctx: &Sections<'_>, source: &str) -> String {
          logarithms), printed `1.12x [1.06–1.18]`, or `tie` when the interval holds 1. \
          Throughputs are geometric means over the trials with the half-width of their 95 % \
          interval; latency percentiles come from the trials' merged histograms.\n\n\
-         Markers: {}\n\n",
+         Markers: {}\n\n\
+         Stacks: {}.\n\n",
         ctx.inputs.records.len(),
-        markers.join("; ")
+        markers.join("; "),
+        ctx.stacks()
+            .iter()
+            .map(|name| stack_legend(name))
+            .collect::<Vec<_>>()
+            .join("; ")
     )
+}
+
+/// A stack's name with what it is, from the registry: `axum-sqlx` (axum + sqlx), and for a
+/// reference row, that it is one (the rows the compared stacks are judged against).
+fn stack_legend(name: &str) -> String {
+    match harness::stacks::find(name) {
+        Some(stack) if stack.kind == harness::Kind::Reference => {
+            format!("`{name}` ({}, a reference row)", stack.title)
+        }
+        Some(stack) => format!("`{name}` ({})", stack.title),
+        None => format!("`{name}`"),
+    }
 }
 
 /// (1) The headline: each stack's throughput ratio to the baseline in every cell, per
@@ -1690,6 +1708,17 @@ mod tests {
         };
         assert_eq!(with_interval(1000.0, Some(i)), "1,000 ±2.0 %");
         assert_eq!(with_interval(1000.0, None), "1,000");
+    }
+
+    #[test]
+    fn reference_rows_are_named_as_such() {
+        assert_eq!(stack_legend("axum-sqlx"), "`axum-sqlx` (axum + sqlx)");
+        let reference = harness::STACKS
+            .iter()
+            .find(|s| s.kind == harness::Kind::Reference)
+            .expect("the registry has a reference row");
+        assert!(stack_legend(reference.name).ends_with(", a reference row)"));
+        assert_eq!(stack_legend("custom"), "`custom`");
     }
 
     #[test]

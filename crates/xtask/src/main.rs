@@ -49,6 +49,9 @@ enum Command {
     /// The soak: loadgen's soak workload on every stack and database, then an integrity check of
     /// every acknowledged write
     Soak(soak::Args),
+    /// Installs the Python reference stacks (crates/python) into target/python/venv from their
+    /// hashed lock file, unless it is up to date (scripts/test.sh and the comparison do this)
+    Python,
     /// Describes this machine (as results folders record it in machine.txt)
     Machine,
     /// Is loadgen as fast a client as wrk? Both load GET / of one server in interleaved rounds
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Soak(args) => soak::soak(&args),
         Command::WrkParity(args) => parity::parity(&args),
         Command::DelayAccuracy(args) => delay::accuracy(&args),
+        Command::Python => harness::python::ensure_reference(),
         Command::Machine => {
             print!("{}", machine::describe());
             Ok(())

@@ -106,7 +106,7 @@ pub fn parity(args: &Args) -> anyhow::Result<()> {
     let spec = ServerSpec {
         workers: 1,
         cores: Some("0".to_owned()),
-        ..ServerSpec::new(bin.join(stack.package))
+        ..ServerSpec::new(stack.executable(&bin))
     };
     let mut server = spec.start(DbKind::Sqlite, None)?;
     server.wait_healthy(Duration::from_secs(30))?;

@@ -61,7 +61,8 @@ pub fn describe(cmd: &Command) -> String {
 
 /// Every binary of the workspace with the test profile (the servers the tests start).
 pub fn build_test_binaries() -> anyhow::Result<()> {
-    run(cargo().args(["build", "--workspace", "--bins"]))
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    harness::python::ensure_reference()
 }
 
 /// A PostgreSQL cluster for tests: the one `TEST_DATABASE_URL` names, or a throwaway one

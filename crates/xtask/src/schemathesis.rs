@@ -46,26 +46,9 @@ pub struct Args {
 /// Installs Schemathesis into its virtual environment unless it is there already.
 fn install(work: &Path) -> anyhow::Result<PathBuf> {
     let venv = work.join("venv");
-    let bin = venv.join("bin/schemathesis");
-    let installed = Command::new(&bin).arg("--version").output().is_ok_and(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .trim_end()
-            .ends_with(&format!("version {VERSION}"))
-    });
-    if !installed {
-        eprintln!(
-            "xtask: installing schemathesis {VERSION} into {}",
-            venv.display()
-        );
-        let _ = std::fs::remove_dir_all(&venv);
-        run::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run::run(
-            Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .arg(format!("schemathesis=={VERSION}")),
-        )?;
-    }
-    Ok(bin)
+    let requirement = format!("schemathesis=={VERSION}");
+    harness::python::ensure_venv(&venv, &requirement, &[vec![requirement.clone().into()]])?;
+    Ok(venv.join("bin/schemathesis"))
 }
 
 /// What one run's log says: operations tested and test cases generated.
@@ -116,9 +99,7 @@ fn run_one(
     log_path: &Path,
 ) -> anyhow::Result<bool> {
     let work = config.parent().context("the config has a folder")?;
-    let binary = harness::cargo::target_dir()
-        .join("debug")
-        .join(stack.package);
+    let binary = stack.executable(&harness::cargo::target_dir().join("debug"));
     let admin = (db == DbKind::Postgres).then_some(pg_url);
     let server = ServerSpec::new(binary).start(db, admin)?;
     let spec = harness::cargo::workspace_root().join("openapi.yaml");

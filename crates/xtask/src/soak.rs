@@ -65,9 +65,7 @@ pub fn soak(args: &Args) -> anyhow::Result<()> {
         for &db in &dbs {
             let target = TargetSpec::Spawn {
                 server: ServerSpec::new(
-                    harness::cargo::target_dir()
-                        .join("debug")
-                        .join(stack.package),
+                    stack.executable(&harness::cargo::target_dir().join("debug")),
                 ),
                 db,
                 pg_admin_url: Some(pg_url.clone()),

@@ -94,7 +94,7 @@ macro_rules! for_each_stack {
             actix_sqlx { package: "server-actix", name: "actix-sqlx", title: "actix-web + sqlx",
                 kind: Compared, limitations: [ParserRefusesHeadRules, ParserErrorsHaveEmptyBodies,
                     PipelinesAfterClose, RefusesLengthWithChunked, LongUriIs400] }
-            hyper_raw { package: "server-hyper", name: "hyper-raw", title: "hyper, no framework (reference)",
+            hyper_raw { package: "server-hyper", name: "hyper-raw", title: "hyper, no framework",
                 kind: Reference, limitations: [] }
             fastapi_sqlalchemy { package: "server-fastapi", name: "fastapi-sqlalchemy",
                 title: "FastAPI + SQLAlchemy (uvicorn)", kind: Reference,

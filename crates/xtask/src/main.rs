@@ -30,7 +30,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// The test command: every test of the workspace, all stacks on SQLite and PostgreSQL
-    /// (a throwaway PostgreSQL cluster unless TEST_DATABASE_URL names one)
+    /// (a throwaway PostgreSQL cluster unless TEST_DATABASE_URL names one), then a bounded
+    /// Schemathesis run (skipped when arguments for `cargo test` are given)
     Test {
         /// Arguments for `cargo test` (e.g. `-p conformance -- axum_sqlx::`)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

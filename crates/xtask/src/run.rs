@@ -82,7 +82,8 @@ pub fn test_postgres() -> anyhow::Result<(String, Option<Cluster>)> {
 }
 
 /// The test command: builds every binary, makes sure a PostgreSQL cluster is there, and runs
-/// the whole test suite with `args` passed to `cargo test`.
+/// the whole test suite with `args` passed to `cargo test`; given no `args` (the whole suite),
+/// then Schemathesis's bounded run against every stack on both databases.
 pub fn test(args: &[String]) -> anyhow::Result<()> {
     let bindir = pg::bindir()?;
     let (url, _cluster) = test_postgres()?;
@@ -92,5 +93,15 @@ pub fn test(args: &[String]) -> anyhow::Result<()> {
         .args(["test", "--workspace"])
         .args(args)
         .env(TEST_DATABASE_VAR, &url)
-        .env(pg::BINDIR_VAR, bindir))
+        .env(pg::BINDIR_VAR, bindir))?;
+    if args.is_empty() {
+        let quick = crate::schemathesis::Args {
+            quick: true,
+            ..crate::schemathesis::Args::default()
+        };
+        if !crate::schemathesis::schemathesis(&quick, Some(&url))? {
+            bail!("schemathesis found failures (see above)");
+        }
+    }
+    Ok(())
 }

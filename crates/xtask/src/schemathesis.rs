@@ -163,10 +163,15 @@ fn run_one(
     let text = std::fs::read_to_string(log_path).unwrap_or_default();
     let (tested, cases) = summary(&text);
     println!(
-        "{:<14} {:<9} {:<6} operations tested: {tested:<3} test cases: {cases}",
+        "{:<width$} {:<9} {:<6} operations tested: {tested:<3} test cases: {cases}",
         stack.name,
         db.name(),
-        if passed { "ok" } else { "FAILED" }
+        if passed { "ok" } else { "FAILED" },
+        width = harness::STACKS
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0),
     );
     if !passed {
         println!("{}\n(full log: {})", failures(&text), log_path.display());

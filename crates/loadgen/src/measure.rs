@@ -205,9 +205,10 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn take(server_pid: Option<u32>) -> Self {
+    /// The machine now, and the CPU of the server's processes (`server`, its process tree).
+    fn take(server: Option<&[u32]>) -> Self {
         Self {
-            server_cpu: server_pid.and_then(|p| monitor::cpu_seconds(Some(p)).ok()),
+            server_cpu: server.and_then(|tree| monitor::tree_cpu_seconds(tree).ok()),
             own_cpu: monitor::cpu_seconds(None).unwrap_or(0.0),
             system: SystemCpu::read().unwrap_or_default(),
             processes: monitor::ProcessCpu::read(DATABASE_PROCESSES, FRONT_PROCESSES),
@@ -272,13 +273,16 @@ pub async fn window(
     let measure_start = start + load.warmup;
     let watch = tokio::spawn(async move {
         tokio::time::sleep_until(measure_start.into()).await;
-        let sampler =
-            pid.map(|p| RssSampler::start(monitor::process_tree(p), Duration::from_millis(50)));
-        (Snapshot::take(pid), sampler)
+        // The server's processes (uvicorn's workers, say), found once for the whole window.
+        let tree = pid.map(monitor::process_tree);
+        let sampler = tree
+            .clone()
+            .map(|tree| RssSampler::start(tree, Duration::from_millis(50)));
+        (Snapshot::take(tree.as_deref()), sampler, tree)
     });
     let mut result = engine::run(load, target, ids.clone(), start).await?;
-    let (before, sampler) = watch.await.context("monitor task panicked")?;
-    let after = Snapshot::take(pid);
+    let (before, sampler, tree) = watch.await.context("monitor task panicked")?;
+    let after = Snapshot::take(tree.as_deref());
     let peak = match sampler {
         Some(s) => Some(s.finish().await),
         None => None,
@@ -312,10 +316,10 @@ pub async fn window(
             .max(0.0),
     };
     let mut monitor = Monitor {
-        server: pid.map(|p| ServerUsage {
+        server: tree.as_deref().map(|tree| ServerUsage {
             cpu_seconds: server_cpu,
             peak_rss_bytes: peak.filter(|&p| p > 0),
-            vmhwm_bytes: monitor::status_kb_field(&monitor::process_tree(p), "VmHWM"),
+            vmhwm_bytes: monitor::status_kb_field(tree, "VmHWM"),
         }),
         loadgen_cpu_seconds: loadgen_cpu,
         noise,

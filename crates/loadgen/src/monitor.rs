@@ -17,24 +17,26 @@ pub fn clock_ticks() -> f64 {
 }
 
 /// utime + stime of a process (all its threads) in seconds; `pid = None` means this process.
-/// A server's figure includes its live descendants' (see [`process_tree`]).
 pub fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
-    let ticks = |path: &str| -> anyhow::Result<u64> {
-        let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-        parse_stat_cpu_ticks(&stat).with_context(|| format!("parsing {path}"))
-    };
-    let total = match pid {
-        None => ticks("/proc/self/stat")?,
-        Some(root) => {
-            let mut total = ticks(&format!("/proc/{root}/stat"))?;
-            // A descendant that exits meanwhile is skipped.
-            for child in process_tree(root).into_iter().filter(|&p| p != root) {
-                total += ticks(&format!("/proc/{child}/stat")).unwrap_or(0);
-            }
-            total
-        }
-    };
-    Ok(total as f64 / clock_ticks())
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_stat_cpu_ticks(&stat)
+        .map(|t| t as f64 / clock_ticks())
+        .with_context(|| format!("parsing {path}"))
+}
+
+/// [`cpu_seconds`] of a server's processes ([`process_tree`]: the server first, which must
+/// be readable; a descendant that has exited meanwhile counts nothing).
+pub fn tree_cpu_seconds(tree: &[u32]) -> anyhow::Result<f64> {
+    let (&root, descendants) = tree.split_first().context("no process to measure")?;
+    Ok(cpu_seconds(Some(root))?
+        + descendants
+            .iter()
+            .map(|&p| cpu_seconds(Some(p)).unwrap_or(0.0))
+            .sum::<f64>())
 }
 
 /// `root` and its descendants: a server of several processes (a supervisor and its worker
@@ -376,7 +378,8 @@ mod tests {
         let rss = status_kb_field(&tree, "VmRSS").unwrap();
         let own = status_kb_field(&[root], "VmRSS").unwrap();
         assert!(rss > own, "the tree's {rss} bytes against the root's {own}");
-        assert!(cpu_seconds(Some(root)).unwrap() >= 0.0);
+        assert!(tree_cpu_seconds(&tree).unwrap() >= cpu_seconds(Some(root)).unwrap());
+        assert!(tree_cpu_seconds(&[]).is_err());
         for pid in tree.iter().rev() {
             let _ = nix::sys::signal::kill(
                 Pid::from_raw(*pid as i32),

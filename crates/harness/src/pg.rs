@@ -245,7 +245,9 @@ fn as_postgres(tool: &Path) -> Command {
     }
 }
 
-fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
+/// Runs `cmd` (`what`, for messages) to completion; on failure its status and output are the
+/// error. The harness's one way of running a tool it needs.
+pub(crate) fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
     let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
     if !out.status.success() {
         bail!("{what} failed: {}", describe(&out));

@@ -7,9 +7,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use crate::cargo::{target_dir, workspace_root};
+use crate::pg::run;
 
 /// The Python project of the reference stacks.
 pub fn project_dir() -> PathBuf {
@@ -46,12 +47,18 @@ pub fn ensure_venv(venv: &Path, stamp: &str, installs: &[PipInstall]) -> anyhow:
     if venv.exists() {
         std::fs::remove_dir_all(venv).with_context(|| format!("removing {}", venv.display()))?;
     }
-    run(Command::new("python3").arg("-m").arg("venv").arg(venv))
-        .context("python3 with the venv module is needed (Debian: apt-get install python3-venv)")?;
+    run(
+        Command::new("python3").arg("-m").arg("venv").arg(venv),
+        "python3 -m venv",
+    )
+    .context("python3 with the venv module is needed (Debian: apt-get install python3-venv)")?;
     for install in installs {
-        run(Command::new(&pip)
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(install))?;
+        run(
+            Command::new(&pip)
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(install),
+            "pip install",
+        )?;
     }
     std::fs::write(&stamp_file, stamp).with_context(|| format!("writing {}", stamp_file.display()))
 }
@@ -90,16 +97,6 @@ pub fn ensure_reference() -> anyhow::Result<()> {
             ],
         ],
     )
-}
-
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
-    if !status.success() {
-        bail!("{:?} failed ({status})", cmd.get_program());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ impl Ctx<'_> {
 }
 
 /// The contract's error: `content-type: application/json` and exactly `{"error":"<sentence>"}`.
-fn json_error(response: &Response) -> Outcome {
+pub fn json_error(response: &Response) -> Result<(), String> {
     if response.header("content-type") != Some("application/json") {
         return Err(format!(
             "error content-type is {:?}",

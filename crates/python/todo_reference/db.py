@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 import sqlalchemy.exc
-from sqlalchemy import BigInteger, event
+from sqlalchemy import BigInteger, delete, event, select, text, update
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .contract import POOL_TIMEOUT_S, ApiError, Database
@@ -68,8 +69,6 @@ def async_engine(database: Database, pool_size: int):
     overflow, and SQLAlchemy's "pessimistic" disconnect handling (`pool_pre_ping`: a ping per
     checkout, as every Rust stack's pool checks its connections). SQLite connections never
     create the file: `migrate_and_check` did at start-up."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     if database.kind == "sqlite":
         url = f"sqlite+aiosqlite:///file:{database.path}?mode=rw&uri=true"
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
@@ -153,9 +152,7 @@ def unavailable(err: Exception, database: Database) -> ApiError:
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.DBAPIError,
     sqlalchemy.exc.TimeoutError,
-    sqlalchemy.exc.InterfaceError,
     OSError,
-    ConnectionError,
 )
 
 
@@ -165,8 +162,6 @@ class Tasks:
     operation and after every write (its acknowledgement counts only if the file survived)."""
 
     def __init__(self, database: Database, pool_size: int):
-        from sqlalchemy.ext.asyncio import async_sessionmaker
-
         self.database = database
         self.engine = async_engine(database, pool_size)
         self.pool_size = pool_size
@@ -184,8 +179,6 @@ class Tasks:
             self.sqlite_file.check()
 
     async def ping(self, session) -> None:
-        from sqlalchemy import text
-
         self.check_file()
         await session.execute(text("SELECT 1"))
 
@@ -205,8 +198,6 @@ class Tasks:
         return task
 
     async def replace(self, session, task_id: int, name: str, done: bool) -> Task:
-        from sqlalchemy import update
-
         self.check_file()
         statement = update(Task).where(Task.id == task_id).values(name=name, done=done) \
             .returning(Task)
@@ -218,8 +209,6 @@ class Tasks:
         return task
 
     async def delete(self, session, task_id: int) -> None:
-        from sqlalchemy import delete
-
         self.check_file()
         result = await session.execute(delete(Task).where(Task.id == task_id))
         if result.rowcount == 0:
@@ -228,8 +217,6 @@ class Tasks:
         self.check_file()
 
     async def list(self, session, limit: int, offset: int) -> list[Task]:
-        from sqlalchemy import select
-
         self.check_file()
         statement = select(Task).order_by(Task.id).limit(limit).offset(offset)
         return list((await session.scalars(statement)).all())

@@ -88,8 +88,10 @@ def configure() -> Database:
 
 DATABASE = configure()
 
-from django.core.asgi import get_asgi_application  # noqa: E402 - after configure()
+from asgiref.sync import sync_to_async  # noqa: E402 - after configure()
+from django.core.asgi import get_asgi_application  # noqa: E402
 from django.db import Error as DjangoDatabaseError  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 from ninja import NinjaAPI  # noqa: E402
@@ -147,13 +149,9 @@ async def hello(request: HttpRequest) -> HttpResponse:
 
 @api.api_operation(["GET", "HEAD"], "/health")
 async def health(request: HttpRequest) -> HttpResponse:
-    from django.db import connection
-
     def ping() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-
-    from asgiref.sync import sync_to_async
 
     check_file()
     await sync_to_async(ping)()
@@ -239,8 +237,6 @@ class Lifespan:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
-        from asgiref.sync import sync_to_async
-
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -258,8 +254,6 @@ class Lifespan:
 
 
 def open_connections() -> None:
-    from django.db import connection
-
     pool = getattr(connection, "pool", None)
     if pool is not None:
         # Filled before Django takes its connection (a pool with one taken is never "full").
@@ -268,8 +262,6 @@ def open_connections() -> None:
 
 
 def close_connections() -> None:
-    from django.db import connection
-
     connection.close()
     if getattr(connection, "pool", None) is not None:
         connection.close_pool()

@@ -155,44 +155,27 @@ pub fn analyse(records: &[Record]) -> Vec<CellResult<'_>> {
                 .values()
                 .flatten()
                 .find_map(|r| r.trial.as_ref().map(|t| t.baseline.clone()));
-            // Throughput by (comparison, round) of the baseline, to pair the others with.
-            let base_rounds: BTreeMap<(&str, u32), f64> = baseline
-                .as_ref()
-                .and_then(|b| stacks.get(&stack_order(b)))
-                .map(|rs| {
-                    rs.iter()
-                        .filter_map(|r| {
-                            let t = r.trial.as_ref()?;
-                            Some(((t.comparison.as_str(), t.round), r.results.throughput))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
             let mut results: Vec<StackResult<'_>> = stacks
                 .into_iter()
                 .map(|((_, stack), records)| {
                     let throughputs: Vec<f64> =
                         records.iter().map(|r| r.results.throughput).collect();
-                    let is_baseline = baseline.as_deref() == Some(stack.as_str());
-                    let pairs: Vec<(f64, f64)> = records
-                        .iter()
-                        .filter_map(|r| {
-                            let t = r.trial.as_ref()?;
-                            let base = base_rounds.get(&(t.comparison.as_str(), t.round))?;
-                            Some((r.results.throughput, *base))
-                        })
-                        .collect();
                     StackResult {
                         latency: merged_latency(&records),
                         throughput: stats::geometric_mean(&throughputs),
-                        ratio: (!is_baseline)
-                            .then(|| stats::paired_ratio(&pairs))
-                            .flatten(),
+                        ratio: None,
                         records,
                         stack,
                     }
                 })
                 .collect();
+            if let Some(b) = &baseline
+                && let Some(base) = results.iter().find(|s| &s.stack == b).cloned()
+            {
+                for s in results.iter_mut().filter(|s| &s.stack != b) {
+                    s.ratio = round_ratio(&s.records, &base.records);
+                }
+            }
             if let Some(b) = &baseline
                 && let Some(i) = results.iter().position(|s| &s.stack == b)
             {
@@ -206,6 +189,30 @@ pub fn analyse(records: &[Record]) -> Vec<CellResult<'_>> {
             }
         })
         .collect()
+}
+
+/// The throughput ratio `subject / reference` of two stacks of one cell, paired by round
+/// (each round's trials ran within seconds of each other): [`stats::paired_ratio`], `None`
+/// without two rounds in common.
+fn round_ratio(subject: &[&Record], reference: &[&Record]) -> Option<Interval> {
+    let by_round: BTreeMap<(&str, u32), f64> = reference
+        .iter()
+        .filter_map(|r| {
+            let t = r.trial.as_ref()?;
+            Some(((t.comparison.as_str(), t.round), r.results.throughput))
+        })
+        .collect();
+    let pairs: Vec<(f64, f64)> = subject
+        .iter()
+        .filter_map(|r| {
+            let t = r.trial.as_ref()?;
+            Some((
+                r.results.throughput,
+                *by_round.get(&(t.comparison.as_str(), t.round))?,
+            ))
+        })
+        .collect();
+    stats::paired_ratio(&pairs)
 }
 
 /// Latency percentiles of the merged histograms (the recorded summary for a lone record
@@ -404,6 +411,29 @@ impl<'a> Sections<'a> {
         sweeps
     }
 
+    /// The cells of the published todo benchmark's shape on `db`: `GET /`, create, read,
+    /// update and delete at 1 and 10 connections, closed loop, in that order (those measured).
+    fn todo_cells(&self, db: Option<DbKind>) -> Vec<&CellResult<'a>> {
+        const OPS: [WorkloadKind; 5] = [
+            WorkloadKind::Hello,
+            WorkloadKind::Create,
+            WorkloadKind::Read,
+            WorkloadKind::Update,
+            WorkloadKind::Delete,
+        ];
+        OPS.iter()
+            .flat_map(|&w| [1, 10].map(|c| (w, c)))
+            .filter_map(|(w, c)| {
+                self.cells.iter().find(|cell| {
+                    cell.key.db == db
+                        && cell.key.workload == w
+                        && cell.key.connections == c
+                        && cell.key.load == CLOSED
+                })
+            })
+            .collect()
+    }
+
     /// Every stack name, baseline stacks first, then in the registry's order.
     fn stacks(&self) -> Vec<String> {
         let set: BTreeSet<(usize, String)> = self
@@ -437,6 +467,7 @@ pub fn render_markdown(inputs: &Inputs<'_>, source: &str) -> (String, Vec<(Strin
     let mut plots = Vec::new();
     let mut md = header(&ctx, source);
     md += &which_is_faster(&ctx, &mut plots);
+    md += &against_the_references(&ctx, &mut plots);
     md += &precision(&ctx);
     md += &ms_per_operation(&ctx);
     md += &reliability(inputs.checks);
@@ -555,6 +586,217 @@ fn which_is_faster(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> Str
     md
 }
 
+/// The Python stack the published comparisons measured the Rust stacks against.
+const PYTHON_REFERENCE: &str = "fastapi-sqlalchemy";
+/// The framework-free Rust limit: hyper and the database drivers, no framework, no ORM.
+const RUST_LIMIT: &str = "hyper-raw";
+/// The stack the published todo benchmark's figures are for, against [`PYTHON_REFERENCE`].
+const PUBLISHED_TODO_STACK: &str = "axum-diesel";
+/// The pair the published `/async` and `/fibonacci` probes compared (axum, BlackSheep).
+const PROBE_PAIR: (&str, &str) = ("axum-sqlx", "blacksheep-sqlalchemy");
+
+/// The published todo benchmark (FastAPI + SQLAlchemy vs Rocket + diesel vs axum + diesel on
+/// SQLite, 2 workers, 1 and 10 client threads of Python `requests`): axum + diesel's time per
+/// operation as a share of FastAPI's. It gave one figure for `GET /` (FastAPI's about 25 %
+/// slower) and ranges over the database operations.
+fn published_todo_share(workload: WorkloadKind, connections: usize) -> Option<&'static str> {
+    use WorkloadKind::{Create, Delete, Hello, Read, Update};
+    match (workload, connections) {
+        (Hello, _) => Some("~0.80"),
+        (Create | Read | Update | Delete, 1) => Some("0.35–0.42"),
+        (Create | Read | Update | Delete, 10) => Some("0.64–0.75"),
+        _ => None,
+    }
+}
+
+/// The published axum vs BlackSheep (uvicorn) probes, under 6,000 JMeter users.
+fn published_probe(workload: WorkloadKind) -> Option<&'static str> {
+    match workload {
+        WorkloadKind::Sleep => Some("576 vs 536 req/s: 1.07x (`/async`, a 2 ms sleep)"),
+        WorkloadKind::Fibonacci => Some("1,380 vs 1,012 req/s: 1.36x"),
+        _ => None,
+    }
+}
+
+/// (1b) The todo benchmark's shape told against the reference rows: every stack's time per
+/// operation relative to the Python baseline and to the Rust limit, beside the published
+/// figures; the `/sleep` and `/fibonacci` probes with BlackSheep beside axum; what a request
+/// costs each row in CPU and memory. Empty without a reference row in the run.
+fn against_the_references(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> String {
+    let stacks = ctx.stacks();
+    let references: Vec<&str> = [PYTHON_REFERENCE, RUST_LIMIT]
+        .into_iter()
+        .filter(|r| stacks.iter().any(|s| s == r))
+        .collect();
+    let probes = probe_table(ctx);
+    if references.is_empty() && probes.is_empty() {
+        return String::new();
+    }
+    let mut md = format!(
+        "## Against the reference rows\n\n\
+         Time per operation relative to `{PYTHON_REFERENCE}` (the Python baseline of the \
+         published comparisons) and to `{RUST_LIMIT}` (hyper with the database drivers, no \
+         framework and no ORM: what a framework and an ORM cost). With the same connections in \
+         a closed loop, time per operation is connections / throughput, so a time ratio is the \
+         inverse of the throughput ratio, paired by round the same way: `0.085x [0.078–0.093]` is \
+         about a twelfth of the reference's time, `tie` an interval holding 1. The reference's own \
+         row gives its milliseconds per operation. The published row is the todo benchmark's \
+         figure for `{PUBLISHED_TODO_STACK}` against FastAPI (SQLite, 2 workers, 1 and 10 \
+         client threads of Python `requests`).\n\n"
+    );
+    for &db in &ctx.dbs {
+        let cells = ctx.todo_cells(db);
+        for &reference in &references {
+            if !cells.iter().any(|c| c.stack(reference).is_some()) {
+                continue;
+            }
+            let header =
+                std::iter::once("stack".to_owned()).chain(cells.iter().map(|c| c.key.label()));
+            let mut table = Table::new(header, &format!("l{}", "r".repeat(cells.len())));
+            let mut rows = Vec::new();
+            table.row(
+                std::iter::once(format!("{reference} (ms per operation)")).chain(cells.iter().map(
+                    |c| {
+                        c.stack(reference)
+                            .map_or_else(|| "–".to_owned(), |r| ms(r.latency.mean) + &r.markers())
+                    },
+                )),
+            );
+            for stack in stacks.iter().filter(|s| *s != reference) {
+                let ratios = cells.iter().map(|c| {
+                    let time = c.stack(stack).zip(c.stack(reference)).and_then(|(s, r)| {
+                        round_ratio(&s.records, &r.records).map(|i| (i.inverse(), s.markers()))
+                    });
+                    if let Some((i, _)) = time {
+                        rows.push(ForestRow {
+                            label: c.key.label(),
+                            group: stack.clone(),
+                            estimate: i.estimate,
+                            low: i.low,
+                            high: i.high,
+                        });
+                    }
+                    time.map_or_else(|| "–".to_owned(), |(i, markers)| i.ratio_text() + &markers)
+                });
+                table.row(std::iter::once(stack.clone()).chain(ratios));
+            }
+            if reference == PYTHON_REFERENCE {
+                table.row(
+                    std::iter::once(format!("published: {PUBLISHED_TODO_STACK}")).chain(
+                        cells.iter().map(|c| {
+                            published_todo_share(c.key.workload, c.key.connections)
+                                .unwrap_or("–")
+                                .to_owned()
+                        }),
+                    ),
+                );
+            }
+            let title = format!(
+                "{}: time per operation relative to {reference}",
+                db_label(db)
+            );
+            let name = format!("time-vs-{reference}-{}.svg", db_label(db));
+            let _ = write!(
+                md,
+                "### {title}\n\n{}![time relative to {reference}](plots/{name})\n\n",
+                table.render()
+            );
+            plots.push((
+                name,
+                render_forest(&Forest {
+                    title,
+                    x_label: format!(
+                        "time per operation / {reference}'s (95 % interval, log scale)"
+                    ),
+                    rows,
+                }),
+            ));
+        }
+        if !cells.is_empty() {
+            md += &request_costs(&cells, &stacks, db);
+        }
+    }
+    md + &probes
+}
+
+/// Requests per server CPU-second in each of `cells` with one connection, and the peak RSS
+/// over all of them, for every stack.
+fn request_costs(cells: &[&CellResult<'_>], stacks: &[String], db: Option<DbKind>) -> String {
+    let single: Vec<&&CellResult<'_>> = cells.iter().filter(|c| c.key.connections == 1).collect();
+    let header = std::iter::once("stack".to_owned())
+        .chain(
+            single
+                .iter()
+                .map(|c| format!("{} req per CPU-s", c.key.label())),
+        )
+        .chain(["peak RSS MiB".to_owned()]);
+    let mut table = Table::new(header, &format!("l{}r", "r".repeat(single.len())));
+    for stack in stacks {
+        let peak = cells
+            .iter()
+            .filter_map(|c| c.stack(stack).and_then(peak_rss))
+            .max();
+        table.row(
+            std::iter::once(stack.clone())
+                .chain(single.iter().map(|c| {
+                    c.stack(stack)
+                        .map_or_else(|| "–".to_owned(), requests_per_cpu_second)
+                }))
+                .chain([peak.map_or_else(|| "–".to_owned(), |b| mib(b as f64))]),
+        );
+    }
+    format!(
+        "### {}: what a request costs each row\n\n\
+         Requests served per CPU-second of the server's processes (every worker process of a \
+         Python server included) with one client, and the largest resident set over these \
+         cells.\n\n{}",
+        db_label(db),
+        table.render()
+    )
+}
+
+/// The `/sleep` and `/fibonacci` probes with the published pair side by side.
+fn probe_table(ctx: &Sections<'_>) -> String {
+    let (subject, reference) = PROBE_PAIR;
+    let mut table = Table::new(
+        [
+            "probe".to_owned(),
+            format!("{subject} ok req/s"),
+            format!("{reference} ok req/s"),
+            format!("{subject} vs {reference}"),
+            "published (axum vs BlackSheep)".to_owned(),
+        ],
+        "lrrrl",
+    );
+    let mut any = false;
+    for c in &ctx.cells {
+        let (Some(published), Some(s), Some(r)) = (
+            published_probe(c.key.workload),
+            c.stack(subject),
+            c.stack(reference),
+        ) else {
+            continue;
+        };
+        any = true;
+        table.row([
+            c.key.label(),
+            with_interval(s.throughput_value(), s.throughput) + &s.markers(),
+            with_interval(r.throughput_value(), r.throughput) + &r.markers(),
+            round_ratio(&s.records, &r.records).map_or_else(|| "–".to_owned(), |i| i.ratio_text()),
+            published.to_owned(),
+        ]);
+    }
+    if !any {
+        return String::new();
+    }
+    format!(
+        "### The published probes: `/sleep` and `/fibonacci`\n\n\
+         Throughput of {subject} and {reference} in the same cells, their ratio paired by round, \
+         and the published figures (6,000 JMeter users).\n\n{}",
+        table.render()
+    )
+}
+
 /// (2) How narrow the intervals came out, and how each cell stopped.
 fn precision(ctx: &Sections<'_>) -> String {
     let mut md = "## How precise\n\n".to_owned();
@@ -641,28 +883,10 @@ fn precision(ctx: &Sections<'_>) -> String {
 /// (3) Milliseconds per operation, the published todo benchmark's shape: mean latency at 1
 /// and 10 connections, with each stack's reliability verdict.
 fn ms_per_operation(ctx: &Sections<'_>) -> String {
-    const OPS: [WorkloadKind; 5] = [
-        WorkloadKind::Hello,
-        WorkloadKind::Create,
-        WorkloadKind::Read,
-        WorkloadKind::Update,
-        WorkloadKind::Delete,
-    ];
     let mut md = "## Milliseconds per operation (mean latency, closed loop)\n\n".to_owned();
     let stacks = ctx.stacks();
     for &db in &ctx.dbs {
-        let cells: Vec<&CellResult<'_>> = OPS
-            .iter()
-            .flat_map(|&w| [1, 10].map(|c| (w, c)))
-            .filter_map(|(w, c)| {
-                ctx.cells.iter().find(|cell| {
-                    cell.key.db == db
-                        && cell.key.workload == w
-                        && cell.key.connections == c
-                        && cell.key.load == CLOSED
-                })
-            })
-            .collect();
+        let cells = ctx.todo_cells(db);
         if cells.is_empty() {
             continue;
         }
@@ -734,14 +958,7 @@ const SWEEP_COLUMNS: [Column; 7] = [
 
 /// What one stack cost the server (and the load generator) in one cell.
 const EFFICIENCY_COLUMNS: [Column; 4] = [
-    ("requests per server CPU-s", |s| {
-        let cpu = s.total(|r| r.results.server.and_then(|u| u.cpu_seconds).unwrap_or(0.0));
-        if cpu > 0.0 {
-            thousands(s.total(|r| r.results.requests as f64) / cpu)
-        } else {
-            "–".to_owned()
-        }
-    }),
+    ("requests per server CPU-s", requests_per_cpu_second),
     ("database CPU-s per 1,000 requests", |s| {
         let db = s.total(|r| r.results.noise.database_cpu_seconds);
         let requests = s.total(|r| r.results.requests as f64);
@@ -752,11 +969,7 @@ const EFFICIENCY_COLUMNS: [Column; 4] = [
         }
     }),
     ("peak RSS MiB", |s| {
-        s.records
-            .iter()
-            .filter_map(|r| r.results.server.and_then(|u| u.peak_rss_bytes))
-            .max()
-            .map_or_else(|| "–".to_owned(), |b| mib(b as f64))
+        peak_rss(s).map_or_else(|| "–".to_owned(), |b| mib(b as f64))
     }),
     ("loadgen CPU (of its cores)", |s| {
         let busy = s.total(|r| r.results.loadgen.cpu_seconds);
@@ -768,6 +981,24 @@ const EFFICIENCY_COLUMNS: [Column; 4] = [
         }
     }),
 ];
+
+/// Requests served per CPU-second of the server's processes.
+fn requests_per_cpu_second(s: &StackResult<'_>) -> String {
+    let cpu = s.total(|r| r.results.server.and_then(|u| u.cpu_seconds).unwrap_or(0.0));
+    if cpu > 0.0 {
+        thousands(s.total(|r| r.results.requests as f64) / cpu)
+    } else {
+        "–".to_owned()
+    }
+}
+
+/// The largest resident set of the server's processes over the trials, in bytes.
+fn peak_rss(s: &StackResult<'_>) -> Option<u64> {
+    s.records
+        .iter()
+        .filter_map(|r| r.results.server.and_then(|u| u.peak_rss_bytes))
+        .max()
+}
 
 /// One row per stack and connection count of a sweep, with `columns`, as Markdown.
 fn sweep_table(cells: &[&CellResult<'_>], columns: &[Column]) -> String {

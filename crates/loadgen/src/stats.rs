@@ -28,13 +28,27 @@ impl Interval {
         self.low <= 1.0 && 1.0 <= self.high
     }
 
-    /// `1.12x [1.06–1.18]`, or `tie [0.98–1.03]` when the interval holds 1.
+    /// The interval of `1 / x`: a throughput ratio as a ratio of time per request (in a
+    /// closed loop with the same connections, time per request is connections / throughput).
+    pub fn inverse(&self) -> Self {
+        Self {
+            estimate: 1.0 / self.estimate,
+            low: 1.0 / self.high,
+            high: 1.0 / self.low,
+            n: self.n,
+        }
+    }
+
+    /// `1.12x [1.06–1.18]`, or `tie [0.98–1.03]` when the interval holds 1; a third decimal
+    /// when the interval reaches below 0.1 (`0.085x [0.073–0.098]`), where two would leave
+    /// one significant digit.
     pub fn ratio_text(&self) -> String {
-        let range = format!("[{:.2}–{:.2}]", self.low, self.high);
+        let decimals = if self.low < 0.1 { 3 } else { 2 };
+        let range = format!("[{:.decimals$}–{:.decimals$}]", self.low, self.high);
         if self.is_tie() {
             format!("tie {range}")
         } else {
-            format!("{:.2}x {range}", self.estimate)
+            format!("{:.decimals$}x {range}", self.estimate)
         }
     }
 }
@@ -195,6 +209,14 @@ mod tests {
 
         let slower = paired_ratio(&[(80.0, 100.0), (81.0, 100.0), (79.0, 100.0)]).unwrap();
         assert_eq!(slower.ratio_text(), "0.80x [0.78–0.83]");
+        // As time per request: the other way round, ends swapped.
+        let time = slower.inverse();
+        assert!(close(time.estimate, 1.0 / slower.estimate), "{time:?}");
+        assert!(close(time.low, 1.0 / slower.high) && close(time.high, 1.0 / slower.low));
+        assert_eq!(time.ratio_text(), "1.25x [1.21–1.29]");
+        assert_eq!(time.n, 3);
+        let small = paired_ratio(&[(8.0, 100.0), (8.5, 100.0), (9.0, 100.0)]).unwrap();
+        assert_eq!(small.ratio_text(), "0.085x [0.073–0.098]");
     }
 
     #[test]

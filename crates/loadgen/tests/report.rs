@@ -527,3 +527,126 @@ fn report_renders_instruction_counts_with_their_agreement_and_split() {
         "{md}"
     );
 }
+
+#[test]
+fn reference_rows_get_time_ratios_beside_the_published_figures() {
+    // Four rounds with drift every stack shares. hello c=1 and read c=10: FastAPI 1,000 and
+    // 500 req/s, hyper-raw 10x that, axum-diesel 8x (an eighth of FastAPI's time, 1.25x
+    // hyper's); sleep c=64: axum-sqlx 16,000 req/s, BlackSheep 12,800 (1.25x).
+    let drift = [1.0, 0.9, 1.1, 1.0];
+    let mut records = Vec::new();
+    let cells = [
+        (WorkloadKind::Hello, 1, 1_000.0),
+        (WorkloadKind::Read, 10, 500.0),
+        (WorkloadKind::Sleep, 64, 1_000.0),
+    ];
+    for (round, d) in drift.iter().enumerate() {
+        for (workload, connections, base) in cells {
+            let stacks: &[(&str, f64)] = if workload == WorkloadKind::Sleep {
+                &[
+                    ("fastapi-sqlalchemy", 1.0),
+                    ("axum-sqlx", 16.0),
+                    ("blacksheep-sqlalchemy", 12.8),
+                ]
+            } else {
+                &[
+                    ("fastapi-sqlalchemy", 1.0),
+                    ("hyper-raw", 10.0),
+                    ("axum-diesel", 8.0),
+                ]
+            };
+            for &(stack, factor) in stacks {
+                let throughput = base * factor * d;
+                let latency_us = (connections as f64 * 1e6 / (base * factor)).round() as u64;
+                let mut r = trial(
+                    stack,
+                    workload,
+                    connections,
+                    round as u32 + 1,
+                    throughput,
+                    latency_us,
+                );
+                r.trial.as_mut().unwrap().baseline = "fastapi-sqlalchemy".to_owned();
+                records.push(r);
+            }
+        }
+    }
+    let (_, section, plots) = section_of(&records, "## Against the reference rows");
+    let section = section.split("\n## ").next().unwrap();
+    assert!(
+        section.contains("### sqlite: time per operation relative to fastapi-sqlalchemy"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| stack | hello c=1 | read c=10 |"),
+        "only the todo benchmark's cells: {section}"
+    );
+    assert!(
+        section.contains("| fastapi-sqlalchemy (ms per operation) | 1.000 | 20.008 |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| hyper-raw | 0.100x [0.100–0.100] | 0.100x [0.100–0.100] |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| axum-diesel | 0.13x [0.13–0.13] | 0.13x [0.13–0.13] |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| published: axum-diesel | ~0.80 | 0.64–0.75 |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("### sqlite: time per operation relative to hyper-raw"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| hyper-raw (ms per operation) | 0.100 | 2.000 |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| fastapi-sqlalchemy | 10.00x [10.00–10.00] | 10.00x [10.00–10.00] |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| axum-diesel | 1.25x [1.25–1.25] | 1.25x [1.25–1.25] |"),
+        "{section}"
+    );
+    // Stacks not measured in a cell show a dash, never a figure.
+    assert!(section.contains("| axum-sqlx | – | – |"), "{section}");
+    // What a request costs: requests per CPU-second with one client (0.5 s of CPU per trial).
+    assert!(
+        section.contains("| stack | hello c=1 req per CPU-s | peak RSS MiB |"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| hyper-raw | 20,000 | 12.0 |"),
+        "{section}"
+    );
+    // The probes, paired by round, beside the published figures.
+    assert!(
+        section.contains("| sleep c=64 | 15,960 ±")
+            && section.contains("| 1.25x [1.25–1.25] | 576 vs 536 req/s: 1.07x"),
+        "{section}"
+    );
+    for name in [
+        "time-vs-fastapi-sqlalchemy-sqlite.svg",
+        "time-vs-hyper-raw-sqlite.svg",
+    ] {
+        assert!(
+            plots.iter().any(|p| p.ends_with(format!("plots/{name}"))),
+            "{plots:?}"
+        );
+        assert!(section.contains(&format!("(plots/{name})")), "{section}");
+    }
+}
+
+#[test]
+fn a_run_without_reference_rows_has_no_reference_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_records(dir.path(), &records());
+    let out = loadgen::report::render_report(&path, dir.path()).unwrap();
+    let md = std::fs::read_to_string(&out.summary).unwrap();
+    assert!(!md.contains("## Against the reference rows"), "{md}");
+}

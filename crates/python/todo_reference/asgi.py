@@ -77,7 +77,7 @@ async def read_body(content_type: str | None, content_length: str | None,
         except TimeoutError:
             raise ApiError(408) from None
         except Exception:  # noqa: BLE001 - whatever the framework raises for a broken body
-            raise ApiError(400, "the request body could not be read") from None
+            raise ApiError(400, contract.UNREADABLE_BODY) from None
         if len(body) + len(chunk) > contract.MAX_BODY_BYTES:
             raise ApiError(413)
         body += chunk

@@ -19,7 +19,7 @@ import logging
 from blacksheep import Application, Content, Request, Response, json, text
 from blacksheep.settings.json import json_settings
 
-from . import contract
+from . import contract, db
 from .asgi import HttpRules, read_body
 from .contract import ApiError
 from .db import DATABASE_ERRORS, Tasks, unavailable
@@ -120,7 +120,7 @@ async def hello(_request: Request) -> Response:
 async def health(_request: Request) -> Response:
     tasks = state["tasks"]
     async with tasks.sessions() as session:
-        await tasks.ping(session)
+        await tasks.run(session, db.ping())
     return json({"status": "ok", "db": tasks.database.kind})
 
 
@@ -140,7 +140,7 @@ async def list_tasks(request: Request) -> Response:
     limit, offset = contract.parse_list_query(query(request))
     tasks = state["tasks"]
     async with tasks.sessions() as session:
-        found = await tasks.list(session, limit, offset)
+        found = await tasks.run(session, db.list_tasks(limit, offset))
     return json([contract.task_json(task) for task in found])
 
 
@@ -149,7 +149,7 @@ async def create(request: Request) -> Response:
     name, done = contract.parse_new_task(await body(request))
     tasks = state["tasks"]
     async with tasks.sessions() as session:
-        task = await tasks.create(session, name, done)
+        task = await tasks.run(session, db.create_task(name, done))
     response = json(contract.task_json(task), status=201)
     response.add_header(b"location", f"/tasks/{task.id}".encode())
     return response
@@ -160,7 +160,7 @@ async def read(request: Request) -> Response:
     found = task_id(request)
     tasks = state["tasks"]
     async with tasks.sessions() as session:
-        task = await tasks.get(session, found)
+        task = await tasks.run(session, db.read_task(found))
     return json(contract.task_json(task))
 
 
@@ -170,7 +170,7 @@ async def replace(request: Request) -> Response:
     name, done = contract.parse_task_update(await body(request))
     tasks = state["tasks"]
     async with tasks.sessions() as session:
-        task = await tasks.replace(session, found, name, done)
+        task = await tasks.run(session, db.replace_task(found, name, done))
     return json(contract.task_json(task))
 
 
@@ -179,7 +179,7 @@ async def remove(request: Request) -> Response:
     found = task_id(request)
     tasks = state["tasks"]
     async with tasks.sessions() as session:
-        await tasks.delete(session, found)
+        await tasks.run(session, db.delete_task(found))
     return Response(204)
 
 

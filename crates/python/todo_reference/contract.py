@@ -16,6 +16,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from http import HTTPStatus
 from urllib.parse import parse_qsl, unquote
 
 # The contract's constants (the Rust crate `shared`'s lib.rs).
@@ -28,6 +29,11 @@ HELLO = "Hello, World!"
 TEXT_PLAIN = "text/plain; charset=utf-8"
 APPLICATION_JSON = "application/json"
 MAX_NAME_CHARS = 200
+# The servers' own parsers' limits: hyper's defaults, which the axum stacks inherit. A longer
+# request target is a 414; more headers, or a longer head, a 431.
+MAX_TARGET_BYTES = 65_534
+MAX_HEADERS = 100
+MAX_HEAD_BYTES = 8192 + 4096 * 100
 
 # The `allow` header of a 405, per path; `HEAD` is served wherever `GET` is.
 ALLOW_READ_ONLY = "GET, HEAD"
@@ -441,16 +447,36 @@ def parse_fibonacci(query: bytes | str) -> int:
 
 # --- the HTTP-layer rules -------------------------------------------------------------------
 
+# The 400 sentences of the HTTP-layer rules, for the servers' own parsers to answer alike.
+NOT_ASCII_TARGET = "the request target must be ASCII: percent-encode other characters"
+ONE_HOST = "a request must have exactly one Host header"
+CHUNKED_ONLY = "the only transfer coding a request body may use is chunked"
+UNREADABLE_BODY = "the request body could not be read"
+
+
 def check_head(target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     """ASCII targets, exactly one `Host`, no transfer coding but `chunked` (each a 400)."""
     if not target.isascii():
-        raise ApiError(400, "the request target must be ASCII: percent-encode other characters")
+        raise ApiError(400, NOT_ASCII_TARGET)
     hosts = sum(1 for name, _ in headers if name.lower() == b"host")
     if hosts != 1:
-        raise ApiError(400, "a request must have exactly one Host header")
+        raise ApiError(400, ONE_HOST)
     codings = [value for name, value in headers if name.lower() == b"transfer-encoding"]
     if codings and b",".join(codings).strip().lower() != b"chunked":
-        raise ApiError(400, "the only transfer coding a request body may use is chunked")
+        raise ApiError(400, CHUNKED_ONLY)
+
+
+def error_response_bytes(err: ApiError) -> bytes:
+    """`err` as a whole HTTP/1.1 response that closes its connection, for a server's own
+    parser to write where no application runs."""
+    body = err.body()
+    return b"".join([
+        b"HTTP/1.1 %d %s\r\n" % (err.status, HTTPStatus(err.status).phrase.encode()),
+        b"content-type: application/json\r\n",
+        b"content-length: %d\r\n" % len(body),
+        b"connection: close\r\n\r\n",
+        body,
+    ])
 
 
 # --- configuration --------------------------------------------------------------------------

@@ -1,20 +1,24 @@
 """The database layer of the SQLAlchemy stacks: the `Task` model, engines for both databases
 (SQLite opened like every server opens it; PostgreSQL with the URL every driver gets), the
 migrations (the SQL files of the Rust crate `shared`, so every stack creates the same table),
-and the watch on a SQLite file under a running server (`shared::sqlite_file`'s rule: once the
-file is deleted or replaced, every database operation answers 503).
+the API's database operations, written once for the async stacks (`Tasks`) and the sync one
+(`SyncTasks`), and the watch on a SQLite file under a running server (`shared::sqlite_file`'s
+rule: once the file is deleted or replaced, every database operation answers 503).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import sqlalchemy.exc
-from sqlalchemy import BigInteger, delete, event, select, text, update
+from sqlalchemy import (BigInteger, Executable, Result, create_engine, delete, event, insert,
+                        select, text, update)
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from .contract import POOL_TIMEOUT_S, ApiError, Database
 
@@ -58,34 +62,30 @@ def _set_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _asyncpg_dsn(database: Database) -> str:
-    """The URL SQLAlchemy's asyncpg dialect connects with: the checked URL, `ssl=disable` for
-    `sslmode=disable` (the connection never uses TLS)."""
-    return database.driver_url().replace("sslmode=disable", "ssl=disable")
-
-
-def async_engine(database: Database, pool_size: int):
-    """An async engine (aiosqlite or asyncpg) with a pool of `pool_size` connections, no
-    overflow, and SQLAlchemy's "pessimistic" disconnect handling (`pool_pre_ping`: a ping per
-    checkout, as every Rust stack's pool checks its connections). SQLite connections never
-    create the file: `migrate_and_check` did at start-up."""
+def make_engine(database: Database, pool_size: int, asynchronous: bool):
+    """An engine with a pool of `pool_size` connections, no overflow, and SQLAlchemy's
+    "pessimistic" disconnect handling (`pool_pre_ping`: a ping per checkout, as every Rust
+    stack's pool checks its connections): async (aiosqlite, asyncpg) or sync (pysqlite,
+    psycopg 3). SQLite connections never create the file: `migrate_and_check` did at start-up."""
     if database.kind == "sqlite":
-        url = f"sqlite+aiosqlite:///file:{database.path}?mode=rw&uri=true"
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0,
-                                     pool_timeout=POOL_TIMEOUT_S, pool_pre_ping=True)
-        event.listen(engine.sync_engine, "connect", _set_pragmas)
-        return engine
-    url = "postgresql+asyncpg://" + _asyncpg_dsn(database).split("://", 1)[1]
-    return create_async_engine(url, pool_size=pool_size, max_overflow=0,
-                               pool_timeout=POOL_TIMEOUT_S, pool_pre_ping=True)
+        driver = "aiosqlite" if asynchronous else "pysqlite"
+        url = f"sqlite+{driver}:///file:{database.path}?mode=rw&uri=true"
+    elif asynchronous:
+        # asyncpg's name for `sslmode=disable` (the connection never uses TLS).
+        url = "postgresql+asyncpg://" + _dsn(database).replace("sslmode=disable", "ssl=disable")
+    else:
+        url = "postgresql+psycopg://" + _dsn(database)
+    create = create_async_engine if asynchronous else create_engine
+    engine = create(url, pool_size=pool_size, max_overflow=0, pool_timeout=POOL_TIMEOUT_S,
+                    pool_pre_ping=True)
+    if database.kind == "sqlite":
+        event.listen(getattr(engine, "sync_engine", engine), "connect", _set_pragmas)
+    return engine
 
 
-async def fill_pool(engine, pool_size: int) -> None:
-    """Opens the pool's connections now and keeps them, as every Rust stack's pool does at
-    start, so that no request has to open one while the database is short of connections."""
-    connections = [await engine.connect() for _ in range(pool_size)]
-    for connection in connections:
-        await connection.close()
+def _dsn(database: Database) -> str:
+    """The checked PostgreSQL URL without its scheme."""
+    return database.driver_url().split("://", 1)[1]
 
 
 async def migrate_and_check(database: Database) -> None:
@@ -156,67 +156,120 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class Tasks:
-    """The database work of every SQLAlchemy ORM stack, one statement per operation as every
-    Rust stack's: an async engine and its sessions, with the SQLite file checked before every
+class Operation(NamedTuple):
+    """One operation of the API's database work, written once for the sync and the async
+    sessions: its one statement (as every Rust stack's), what the statement's result means,
+    and whether it writes (then it is committed)."""
+
+    statement: Executable
+    outcome: Callable[[Result], Any]
+    writes: bool = False
+
+
+def ping() -> Operation:
+    return Operation(text("SELECT 1"), lambda _result: None)
+
+
+def create_task(name: str, done: bool) -> Operation:
+    statement = insert(Task).values(name=name, done=done).returning(Task)
+    return Operation(statement, lambda result: result.scalar_one(), writes=True)
+
+
+def _found(task_id: int) -> Callable[[Result], Task]:
+    def outcome(result: Result) -> Task:
+        task = result.scalar_one_or_none()
+        if task is None:
+            raise ApiError.task_not_found(task_id)
+        return task
+
+    return outcome
+
+
+def read_task(task_id: int) -> Operation:
+    return Operation(select(Task).where(Task.id == task_id), _found(task_id))
+
+
+def replace_task(task_id: int, name: str, done: bool) -> Operation:
+    statement = update(Task).where(Task.id == task_id).values(name=name, done=done) \
+        .returning(Task)
+    return Operation(statement, _found(task_id), writes=True)
+
+
+def delete_task(task_id: int) -> Operation:
+    def outcome(result: Result) -> None:
+        if result.rowcount == 0:
+            raise ApiError.task_not_found(task_id)
+
+    return Operation(delete(Task).where(Task.id == task_id), outcome, writes=True)
+
+
+def list_tasks(limit: int, offset: int) -> Operation:
+    statement = select(Task).order_by(Task.id).limit(limit).offset(offset)
+    return Operation(statement, lambda result: list(result.scalars().all()))
+
+
+class _Store:
+    """What both kinds of `Tasks` hold: the engine, and the SQLite file checked before every
     operation and after every write (its acknowledgement counts only if the file survived)."""
 
-    def __init__(self, database: Database, pool_size: int):
+    def __init__(self, database: Database, pool_size: int, asynchronous: bool):
         self.database = database
-        self.engine = async_engine(database, pool_size)
         self.pool_size = pool_size
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.engine = make_engine(database, pool_size, asynchronous)
         self.sqlite_file = SqliteFile(database.path) if database.kind == "sqlite" else None
-
-    async def open(self) -> None:
-        await fill_pool(self.engine, self.pool_size)
-
-    async def close(self) -> None:
-        await self.engine.dispose()
 
     def check_file(self) -> None:
         if self.sqlite_file is not None:
             self.sqlite_file.check()
 
-    async def ping(self, session) -> None:
-        self.check_file()
-        await session.execute(text("SELECT 1"))
 
-    async def create(self, session, name: str, done: bool) -> Task:
-        self.check_file()
-        task = Task(name=name, done=done)
-        session.add(task)
-        await session.commit()
-        self.check_file()
-        return task
+class Tasks(_Store):
+    """The database work of the async SQLAlchemy stacks: an async engine and its sessions;
+    `run` does one `Operation` in a session."""
 
-    async def get(self, session, task_id: int) -> Task:
-        self.check_file()
-        task = await session.get(Task, task_id)
-        if task is None:
-            raise ApiError.task_not_found(task_id)
-        return task
+    def __init__(self, database: Database, pool_size: int):
+        super().__init__(database, pool_size, asynchronous=True)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
-    async def replace(self, session, task_id: int, name: str, done: bool) -> Task:
-        self.check_file()
-        statement = update(Task).where(Task.id == task_id).values(name=name, done=done) \
-            .returning(Task)
-        task = (await session.scalars(statement)).one_or_none()
-        if task is None:
-            raise ApiError.task_not_found(task_id)
-        await session.commit()
-        self.check_file()
-        return task
+    async def open(self) -> None:
+        """Opens the pool's connections now and keeps them, as every Rust stack's pool does
+        at start, so that no request has to open one while the database is short of them."""
+        connections = [await self.engine.connect() for _ in range(self.pool_size)]
+        for connection in connections:
+            await connection.close()
 
-    async def delete(self, session, task_id: int) -> None:
-        self.check_file()
-        result = await session.execute(delete(Task).where(Task.id == task_id))
-        if result.rowcount == 0:
-            raise ApiError.task_not_found(task_id)
-        await session.commit()
-        self.check_file()
+    async def close(self) -> None:
+        await self.engine.dispose()
 
-    async def list(self, session, limit: int, offset: int) -> list[Task]:
+    async def run(self, session, operation: Operation):
         self.check_file()
-        statement = select(Task).order_by(Task.id).limit(limit).offset(offset)
-        return list((await session.scalars(statement)).all())
+        outcome = operation.outcome(await session.execute(operation.statement))
+        if operation.writes:
+            await session.commit()
+            self.check_file()
+        return outcome
+
+
+class SyncTasks(_Store):
+    """The same work for the sync SQLAlchemy stack (Flask): a sync engine and its sessions."""
+
+    def __init__(self, database: Database, pool_size: int):
+        super().__init__(database, pool_size, asynchronous=False)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def open(self) -> None:
+        """See `Tasks.open`."""
+        connections = [self.engine.connect() for _ in range(self.pool_size)]
+        for connection in connections:
+            connection.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def run(self, session, operation: Operation):
+        self.check_file()
+        outcome = operation.outcome(session.execute(operation.statement))
+        if operation.writes:
+            session.commit()
+            self.check_file()
+        return outcome

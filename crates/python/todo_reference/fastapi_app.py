@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import contract
+from . import contract, db
 from .asgi import HttpRules, read_body
 from .contract import ApiError
 from .db import DATABASE_ERRORS, Tasks, unavailable
@@ -129,7 +129,7 @@ async def hello() -> str:
 
 @app.api_route("/health", methods=["GET", "HEAD"])
 async def health(tasks: TasksDep, session: Session) -> dict:
-    await tasks.ping(session)
+    await tasks.run(session, db.ping())
     return {"status": "ok", "db": tasks.database.kind}
 
 
@@ -147,31 +147,31 @@ async def fibonacci(request: Request) -> dict:
 @app.api_route("/tasks", methods=["GET", "HEAD"], response_model=list[TaskOut])
 async def list_tasks(request: Request, tasks: TasksDep, session: Session):
     limit, offset = contract.parse_list_query(query(request))
-    return await tasks.list(session, limit, offset)
+    return await tasks.run(session, db.list_tasks(limit, offset))
 
 
 @app.post("/tasks", status_code=201, response_model=TaskOut)
 async def create(response: Response, tasks: TasksDep, session: Session,
                  fields: Annotated[tuple[str, bool], Depends(new_task)]):
-    task = await tasks.create(session, *fields)
+    task = await tasks.run(session, db.create_task(*fields))
     response.headers["location"] = f"/tasks/{task.id}"
     return task
 
 
 @app.api_route("/tasks/{id}", methods=["GET", "HEAD"], response_model=TaskOut)
 async def read(task: TaskId, tasks: TasksDep, session: Session):
-    return await tasks.get(session, task)
+    return await tasks.run(session, db.read_task(task))
 
 
 @app.put("/tasks/{id}", response_model=TaskOut)
 async def replace(task: TaskId, tasks: TasksDep, session: Session,
                   fields: Annotated[tuple[str, bool], Depends(task_update)]):
-    return await tasks.replace(session, task, *fields)
+    return await tasks.run(session, db.replace_task(task, *fields))
 
 
 @app.delete("/tasks/{id}", status_code=204, response_class=Response)
 async def remove(task: TaskId, tasks: TasksDep, session: Session) -> Response:
-    await tasks.delete(session, task)
+    await tasks.run(session, db.delete_task(task))
     return Response(status_code=204)
 
 

@@ -15,13 +15,8 @@ from __future__ import annotations
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .contract import HEADER_READ_TIMEOUT_S, ApiError
-
-MAX_TARGET_BYTES = 65_534
-MAX_HEADERS = 100
-MAX_HEAD_BYTES = 8192 + 4096 * 100
-
-_REASONS = {400: b"Bad Request", 414: b"URI Too Long", 431: b"Request Header Fields Too Large"}
+from .contract import (HEADER_READ_TIMEOUT_S, MAX_HEAD_BYTES, MAX_HEADERS, MAX_TARGET_BYTES,
+                       NOT_ASCII_TARGET, UNREADABLE_BODY, ApiError, error_response_bytes)
 
 
 class _Refused(Exception):
@@ -100,21 +95,14 @@ class ContractHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
             # The head was read and handed to the application: the body is what broke.
-            error = ApiError(400, "the request body could not be read")
+            error = ApiError(400, UNREADABLE_BODY)
         elif isinstance(err, httptools.HttpParserInvalidURLError) and \
                 not data.split(b"\r\n", 1)[0].isascii():
-            error = ApiError(400, "the request target must be ASCII: percent-encode other characters")
+            error = ApiError(400, NOT_ASCII_TARGET)
         else:
             error = ApiError(400)
         if self.cycle is not None:
             self.cycle.disconnected = True
             self.cycle.message_event.set()
-        body = error.body()
-        self.transport.write(b"".join([
-            b"HTTP/1.1 %d %s\r\n" % (error.status, _REASONS.get(error.status, b"Bad Request")),
-            b"content-type: application/json\r\n",
-            b"content-length: %d\r\n" % len(body),
-            b"connection: close\r\n\r\n",
-            body,
-        ]))
+        self.transport.write(error_response_bytes(error))
         self.transport.close()

@@ -4,9 +4,11 @@ a free port), then the database opened once (migrations, `SELECT 1`), then the o
 line, then serving until SIGTERM or SIGINT, which stop accepting, let in-flight requests finish
 for up to 5 s and exit 0. A fatal error is one line on stderr and exit 1.
 
-`WORKERS` is the number of server processes (uvicorn's `--workers`: a supervisor and W worker
-processes on the one socket when W > 1, the server in this process when W = 1); `POOL_SIZE`
-is each process's pool.
+`start` does the first steps for every stack; the ASGI stacks then serve under uvicorn
+(`run_uvicorn`), the WSGI stack under gunicorn (`gunicorn_server.run_gunicorn`). `WORKERS` is
+the number of server processes (uvicorn's `--workers`: a supervisor and W worker processes on
+the one socket when W > 1, the server in this process when W = 1; gunicorn's master and its W
+workers); `POOL_SIZE` is each process's pool.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ def worker_settings() -> Settings:
     return Settings.from_env(os.environ[SETTINGS_VAR])
 
 
-def start(stack: str, about: str) -> tuple[Settings, socket.socket]:
-    """Settings, the bound socket and the opened database; exits with one line on failure."""
+def start(stack: str, about: str) -> tuple[Settings, socket.socket, str]:
+    """Settings, the bound socket (not yet listening), the opened database and the start-up
+    line (with the port the socket got); exits with one line on failure."""
     init_logging()
     try:
         settings = settings_from_args(stack, about)
@@ -58,10 +61,12 @@ def start(stack: str, about: str) -> tuple[Settings, socket.socket]:
     except Exception as err:  # noqa: BLE001 - any failure to open the database is fatal here
         fail(stack, database.scrub(f"cannot open the database {database}: {err}"))
     os.environ[SETTINGS_VAR] = settings.to_env()
-    return settings, sock
+    host, port = sock.getsockname()[:2]
+    return settings, sock, settings.listening_line(host, port)
 
 
-def _announce(line: str) -> None:
+def announce(line: str) -> None:
+    """Prints the start-up line, once the server serves."""
     print(line, flush=True)
 
 
@@ -80,7 +85,7 @@ def _uvicorn_classes():
         async def startup(self, sockets=None) -> None:
             await super().startup(sockets)
             if self.started and not self.should_exit:
-                _announce(self.line)
+                announce(self.line)
 
     class Supervisor(Multiprocess):
         def __init__(self, config, sockets, line: str):
@@ -91,7 +96,7 @@ def _uvicorn_classes():
         def init_processes(self) -> None:
             super().init_processes()
             if all(p.wait_until_ready(60.0, self.should_exit) for p in self.processes):
-                _announce(self.line)
+                announce(self.line)
             else:
                 self.failed = True
                 self.should_exit.set()
@@ -108,7 +113,7 @@ def run_uvicorn(stack: str, about: str, app: str) -> None:
     from .http_layer import ContractHttpToolsProtocol
 
     _Server, _Supervisor = _uvicorn_classes()
-    settings, sock = start(stack, about)
+    settings, sock, line = start(stack, about)
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -120,8 +125,6 @@ def run_uvicorn(stack: str, about: str, app: str) -> None:
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
     )
     sock.listen(config.backlog)
-    host, port = sock.getsockname()[:2]
-    line = settings.listening_line(host, port)
     if settings.workers > 1:
         # Its constructor takes SIGTERM and SIGINT over; the line waits for every worker.
         supervisor = _Supervisor(config, [sock], line)

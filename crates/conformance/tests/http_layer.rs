@@ -29,7 +29,8 @@ struct Case {
     raw: Vec<u8>,
     want: Want,
     /// A stack with one of these limitations (the first that applies) answers this status
-    /// instead, with an empty body (a lenient parser: its route's own body).
+    /// instead, with an empty body (a lenient parser: its route's own body; a short request
+    /// line: the JSON error of that status).
     unless: Vec<(Limitation, u16)>,
 }
 
@@ -175,6 +176,12 @@ fn cases() -> Vec<Case> {
     // status everywhere, and the contract's JSON error where the stack can give it.
     let malformed = error(ErrorKind::BadRequest);
     cases.push(Case {
+        what: "a 16 KiB request target",
+        raw: get(&format!("/fibonacci?max=10&pad={}", "a".repeat(16 * 1024))),
+        want: Want::Body(200, r#"{"count":6,"last":8}"#.to_owned()),
+        unless: vec![(Limitation::ShortRequestLine, 414)],
+    });
+    cases.push(Case {
         what: "a 100 KiB request target",
         raw: get(&format!("/health?{}", "a".repeat(100 * 1024))),
         want: Want::Error(414, error(ErrorKind::UriTooLong)),
@@ -218,9 +225,16 @@ fn check(stack: &Stack, case: &Case, reply: &Reply) -> Result<(), String> {
     };
     if let Some(&(limitation, limited)) = case.unless.iter().find(|(l, _)| stack.excused(*l)) {
         // The limited answer: that status with an empty body; a lenient parser serves the
-        // request as sent, with its route's own body.
+        // request as sent, with its route's own body; a short request line is refused with
+        // the contract's error.
         let still_limited = response.status == limited
-            && (limitation == Limitation::LenientRequestLine || response.body.is_empty());
+            && match limitation {
+                Limitation::LenientRequestLine => true,
+                Limitation::ShortRequestLine => {
+                    response.text() == ApiError::of(ErrorKind::UriTooLong).body()
+                }
+                _ => response.body.is_empty(),
+            };
         return if still_limited {
             Ok(())
         } else {
@@ -448,17 +462,38 @@ fn slow_bodies(stack: &Stack) {
     conformance::finish(server, "slow bodies", &failures);
 }
 
-/// An idle keep-alive connection is closed within the contract's 60 s (every stack that can
-/// choose uses [`shared::IDLE_TIMEOUT`]).
+/// A connection is kept alive between requests, and an idle keep-alive connection is closed
+/// within the contract's 60 s (every stack that can choose uses [`shared::IDLE_TIMEOUT`]).
 fn idle_keep_alive(stack: &Stack) {
     let server = conformance::start(stack, DbKind::Sqlite);
+    let mut failures = Vec::new();
+    let mut kept = client::KeepAlive::new(server.addr(), Duration::from_secs(10));
+    for n in 0..2 {
+        match kept.send("GET", "/health", None) {
+            Ok(response) if response.status == 200 => {}
+            other => failures.push(format!("request {n} on a kept connection got {other:?}")),
+        }
+    }
+    if stack.excused(Limitation::NoKeepAlive) {
+        if kept.connects == 1 {
+            failures.push(
+                "kept a connection for a second request: the limitation NoKeepAlive seems fixed"
+                    .to_owned(),
+            );
+        }
+    } else if kept.connects != 1 {
+        failures.push(format!(
+            "two requests took {} connections: the first was not kept alive",
+            kept.connects
+        ));
+    }
+    drop(kept);
     let mut stream = TcpStream::connect(server.addr()).expect("a connection");
     stream
         .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
         .expect("a request");
     let bound = shared::IDLE_TIMEOUT + SLACK;
     let (received, closed) = read_until_close(&mut stream, bound);
-    let mut failures = Vec::new();
     if !received.starts_with("HTTP/1.1 200 ") {
         failures.push(format!("the request got {received:?}"));
     }

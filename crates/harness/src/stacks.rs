@@ -49,6 +49,19 @@ pub enum Limitation {
     /// (psycopg's: from 1 s, doubling), so it may serve again several seconds after the
     /// database is back, where the others take under 5.
     PoolBacksOff,
+    /// Each worker process serves one connection at a time (gunicorn's sync workers): a
+    /// request waits for a free worker behind every connection accepted before it, so
+    /// `/sleep` holds its worker, a client slow to send its head holds one for up to the 10 s
+    /// header timeout, open idle connections keep new clients waiting, and connections still
+    /// waiting for a worker when the server is told to stop are closed unanswered.
+    OneConnectionPerWorker,
+    /// It closes every connection after one response (`connection: close`): gunicorn's sync
+    /// workers keep no connection alive, which would hold a worker while it idles.
+    NoKeepAlive,
+    /// Its parser refuses a request line over 8,190 bytes (gunicorn's largest
+    /// `limit_request_line`) with 414 and the JSON error, where the others take request
+    /// targets up to 64 KiB.
+    ShortRequestLine,
 }
 
 /// What a stack is written in, which says where its executable is (see [`Stack::executable`]).

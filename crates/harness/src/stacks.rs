@@ -122,6 +122,11 @@ macro_rules! for_each_stack {
                 limitations: [OwnJsonSentences, LenientRequestLine, RefusesLengthWithChunked,
                     PoolBacksOff],
                 runtime: Python }
+            flask_sqlalchemy { package: "server-flask", name: "flask-sqlalchemy",
+                title: "Flask + SQLAlchemy (gunicorn sync)", kind: Reference,
+                limitations: [OwnJsonSentences, RefusesLengthWithChunked, OneConnectionPerWorker,
+                    NoKeepAlive, ShortRequestLine],
+                runtime: Python }
         }
     };
 }

@@ -24,4 +24,4 @@ pub mod stacks;
 pub mod wire;
 
 pub use shared::DbKind;
-pub use stacks::{Kind, Limitation, Runtime, STACKS, Stack};
+pub use stacks::{Kind, Limitation, Runtime, STACKS, Stack, Workers};

@@ -73,6 +73,29 @@ pub enum Runtime {
     Python,
 }
 
+/// How many worker processes a stack's own documentation recommends for the cores it may
+/// use: what the comparison starts it with unless told otherwise (`loadgen --workers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Workers {
+    /// One per core: each worker serves many connections at once (tokio's and actix's
+    /// threads, uvicorn's processes).
+    PerCore,
+    /// gunicorn's sync workers serve one request each at a time; its documentation's
+    /// starting point is (2 x cores) + 1.
+    TwicePerCorePlusOne,
+}
+
+impl Workers {
+    /// The workers for `cores` cores (at least one core counted).
+    pub fn for_cores(self, cores: usize) -> usize {
+        let cores = cores.max(1);
+        match self {
+            Self::PerCore => cores,
+            Self::TwicePerCorePlusOne => 2 * cores + 1,
+        }
+    }
+}
+
 /// One stack: its executable (a cargo package's binary, or a Python console script, of the
 /// same name), its name as printed in the start-up line, and what the tables should know
 /// about it.
@@ -89,6 +112,7 @@ pub struct Stack {
     pub kind: Kind,
     pub limitations: &'static [Limitation],
     pub runtime: Runtime,
+    pub workers: Workers,
 }
 
 /// Calls `$callback!` with the registry: one `module { ... }` entry per stack. The one place
@@ -126,7 +150,7 @@ macro_rules! for_each_stack {
                 title: "Flask + SQLAlchemy (gunicorn sync)", kind: Reference,
                 limitations: [OwnJsonSentences, RefusesLengthWithChunked, OneConnectionPerWorker,
                     NoKeepAlive, ShortRequestLine],
-                runtime: Python }
+                runtime: Python, workers: TwicePerCorePlusOne }
         }
     };
 }
@@ -134,9 +158,12 @@ macro_rules! for_each_stack {
 macro_rules! registry {
     (@runtime) => { Runtime::Rust };
     (@runtime $runtime:ident) => { Runtime::$runtime };
+    (@workers) => { Workers::PerCore };
+    (@workers $workers:ident) => { Workers::$workers };
     ($($module:ident {
         package: $package:literal, name: $name:literal, title: $title:literal,
         kind: $kind:ident, limitations: [$($limitation:ident),*] $(, runtime: $runtime:ident)?
+        $(, workers: $workers:ident)?
     })*) => {
         /// Every stack, in the order tests, benches and the comparison run them.
         pub const STACKS: &[Stack] = &[$(Stack {
@@ -147,6 +174,7 @@ macro_rules! registry {
             kind: Kind::$kind,
             limitations: &[$(Limitation::$limitation),*],
             runtime: registry!(@runtime $($runtime)?),
+            workers: registry!(@workers $($workers)?),
         }),*];
     };
 }
@@ -232,6 +260,19 @@ pub fn select(wanted: &[String]) -> Result<Vec<&'static Stack>, String> {
         .collect()
 }
 
+/// The stacks in the roles the published comparisons gave them, which the report compares
+/// every stack against (each checked to be in the registry).
+pub mod roles {
+    /// The Python baseline of the published comparisons: FastAPI + SQLAlchemy.
+    pub const PYTHON_BASELINE: &str = "fastapi-sqlalchemy";
+    /// The framework-free Rust limit: hyper and the database drivers, no framework, no ORM.
+    pub const RUST_LIMIT: &str = "hyper-raw";
+    /// The stack the published todo benchmark's figures are for, against FastAPI.
+    pub const PUBLISHED_TODO: &str = "axum-diesel";
+    /// The pair the published `/async` and `/fibonacci` probes compared: axum, BlackSheep.
+    pub const PROBE_PAIR: (&str, &str) = ("axum-sqlx", "blacksheep-sqlalchemy");
+}
+
 /// The variable that turns every known limitation back into a failure.
 pub const STRICT_VAR: &str = "CONFORMANCE_STRICT";
 
@@ -274,6 +315,46 @@ mod tests {
             assert_eq!(stack.module, stack.name.replace('-', "_"), "{stack:?}");
             assert!(stack.package.starts_with("server-"), "{stack:?}");
         }
+    }
+
+    #[test]
+    fn the_roles_are_registered_stacks() {
+        let (subject, reference) = roles::PROBE_PAIR;
+        for name in [
+            roles::PYTHON_BASELINE,
+            roles::RUST_LIMIT,
+            roles::PUBLISHED_TODO,
+            subject,
+            reference,
+        ] {
+            assert!(find(name).is_some(), "{name} is not in the registry");
+        }
+        assert_eq!(
+            find(roles::RUST_LIMIT).map(|s| s.kind),
+            Some(Kind::Reference)
+        );
+        assert_eq!(
+            find(roles::PYTHON_BASELINE).map(|s| s.kind),
+            Some(Kind::Reference)
+        );
+    }
+
+    #[test]
+    fn workers_follow_each_servers_documentation() {
+        assert_eq!(Workers::PerCore.for_cores(2), 2);
+        assert_eq!(Workers::PerCore.for_cores(0), 1);
+        assert_eq!(Workers::TwicePerCorePlusOne.for_cores(1), 3);
+        assert_eq!(Workers::TwicePerCorePlusOne.for_cores(4), 9);
+        let sync: Vec<&str> = STACKS
+            .iter()
+            .filter(|s| s.workers == Workers::TwicePerCorePlusOne)
+            .map(|s| s.name)
+            .collect();
+        assert!(
+            sync.iter()
+                .all(|name| find(name).is_some_and(|s| s.has(Limitation::OneConnectionPerWorker))),
+            "only a stack whose worker serves one connection at a time runs more workers than cores: {sync:?}"
+        );
     }
 
     #[test]

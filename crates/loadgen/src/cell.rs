@@ -431,10 +431,13 @@ pub async fn run_cell(
         .with_context(|| format!("starting {}", contender.name))?;
         let front = match plan.deployment {
             Some(d) if d.nginx => {
-                // As many nginx workers as the server has, on the server's cores.
+                // One nginx worker per server core (its `worker_processes auto`), on them.
                 let (upstream, workers, cores) = (
                     server.addr(),
-                    contender.server.workers,
+                    ctx.options
+                        .pinning
+                        .as_ref()
+                        .map_or_else(|| crate::monitor::allowed_cores().len(), |p| p.server.len()),
                     contender.server.cores.clone(),
                 );
                 Some(

@@ -123,10 +123,11 @@ struct CommonArgs {
     /// soak: read=70,list=10,create=10,update=5,delete=5]
     #[arg(long)]
     mix: Option<Mix>,
-    /// Server --workers [default: the server's core count]
+    /// Server --workers [default: what each server's documentation recommends for the
+    /// server's cores: one per core, (2 x cores) + 1 for gunicorn's sync workers]
     #[arg(long)]
     workers: Option<usize>,
-    /// Server --pool-size [default: 2 x workers]
+    /// Server --pool-size [default: 2 x --workers, or 2 per server core]
     #[arg(long)]
     pool_size: Option<usize>,
     /// CPU pinning of server and loadgen (auto: disjoint cores when there are >= 2)
@@ -795,19 +796,34 @@ fn measure_options(
     }
 }
 
-fn server_spec(common: &CommonArgs, binary: PathBuf, pinning: Option<&Pinning>) -> ServerSpec {
+/// How `name` (a stack of the registry, or a server given by path) is started: `--workers`,
+/// or as many workers as its documentation recommends for the server's cores; `--pool-size`,
+/// or two connections per core (per worker when `--workers` is given).
+fn server_spec(
+    common: &CommonArgs,
+    name: &str,
+    binary: PathBuf,
+    pinning: Option<&Pinning>,
+) -> ServerSpec {
+    let cores = pinning
+        .map_or_else(
+            || loadgen::monitor::allowed_cores().len(),
+            |p| p.server.len(),
+        )
+        .max(1);
+    let recommended = harness::stacks::find(name).map_or(harness::Workers::PerCore, |s| s.workers);
     let workers = common
         .workers
-        .unwrap_or_else(|| {
-            pinning.map_or_else(
-                || loadgen::monitor::allowed_cores().len(),
-                |p| p.server.len(),
-            )
-        })
+        .unwrap_or_else(|| recommended.for_cores(cores))
         .max(1);
     ServerSpec {
         workers,
-        pool_size: Some(common.pool_size.unwrap_or(2 * workers).max(1)),
+        pool_size: Some(
+            common
+                .pool_size
+                .unwrap_or(2 * common.workers.unwrap_or(cores))
+                .max(1),
+        ),
         cores: pinning.map(Pinning::server_list),
         startup_timeout: Duration::from_secs(common.startup_timeout),
         ..ServerSpec::new(binary)
@@ -866,7 +882,7 @@ async fn run_cmd(args: RunArgs, pinning: Option<Pinning>, threads: usize) -> any
                 );
             }
             TargetSpec::Spawn {
-                server: server_spec(&args.common, binary, pinning.as_ref()),
+                server: server_spec(&args.common, server, binary, pinning.as_ref()),
                 db: args.db.unwrap_or(DbKind::Sqlite),
                 pg_admin_url: Some(args.common.pg_admin_url.clone()),
             }
@@ -980,7 +996,7 @@ async fn matrix_cmd(
         .iter()
         .map(|(name, path)| Contender {
             name: name.clone(),
-            server: server_spec(&args.common, path.clone(), pinning.as_ref()),
+            server: server_spec(&args.common, name, path.clone(), pinning.as_ref()),
         })
         .collect();
     // The load of each trial comes from its cell; these are the rest of the settings.
@@ -1181,6 +1197,40 @@ fn describe_cell(summary: &CellSummary, records_path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server settings `loadgen matrix` starts `name` with, given `flags`, on one core.
+    fn started_with(name: &str, flags: &[&str]) -> (usize, Option<usize>) {
+        let cli = Cli::try_parse_from(["loadgen", "matrix"].iter().chain(flags)).unwrap();
+        let Command::Matrix(args) = cli.command else {
+            unreachable!("parsed as matrix")
+        };
+        let pinning = Pinning {
+            server: vec![0],
+            loadgen: vec![1],
+        };
+        let spec = server_spec(&args.common, name, PathBuf::from("server"), Some(&pinning));
+        (spec.workers, spec.pool_size)
+    }
+
+    #[test]
+    fn each_server_gets_the_workers_its_documentation_recommends() {
+        let sync = harness::STACKS
+            .iter()
+            .find(|s| s.workers == harness::Workers::TwicePerCorePlusOne)
+            .expect("the registry has a sync-worker stack");
+        let other = harness::STACKS
+            .iter()
+            .find(|s| s.workers == harness::Workers::PerCore)
+            .expect("the registry has a stack with a worker per core");
+        // One server core: three sync workers, one of the others; two connections per core.
+        assert_eq!(started_with(sync.name, &[]), (3, Some(2)));
+        assert_eq!(started_with(other.name, &[]), (1, Some(2)));
+        assert_eq!(started_with("./some/server", &[]), (1, Some(2)));
+        // --workers and --pool-size hold for every server.
+        assert_eq!(started_with(sync.name, &["--workers", "2"]), (2, Some(4)));
+        assert_eq!(started_with(other.name, &["--workers", "2"]), (2, Some(4)));
+        assert_eq!(started_with(sync.name, &["--pool-size", "5"]), (3, Some(5)));
+    }
 
     #[test]
     fn phases_put_postgres_across_a_network() {

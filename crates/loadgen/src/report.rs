@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use harness::DbKind;
+use harness::stacks::roles::{PROBE_PAIR, PUBLISHED_TODO, PYTHON_BASELINE, RUST_LIMIT};
 
 use crate::cell::CellSummary;
 use crate::checks::Checks;
@@ -586,15 +587,6 @@ fn which_is_faster(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> Str
     md
 }
 
-/// The Python stack the published comparisons measured the Rust stacks against.
-const PYTHON_REFERENCE: &str = "fastapi-sqlalchemy";
-/// The framework-free Rust limit: hyper and the database drivers, no framework, no ORM.
-const RUST_LIMIT: &str = "hyper-raw";
-/// The stack the published todo benchmark's figures are for, against [`PYTHON_REFERENCE`].
-const PUBLISHED_TODO_STACK: &str = "axum-diesel";
-/// The pair the published `/async` and `/fibonacci` probes compared (axum, BlackSheep).
-const PROBE_PAIR: (&str, &str) = ("axum-sqlx", "blacksheep-sqlalchemy");
-
 /// The published todo benchmark (FastAPI + SQLAlchemy vs Rocket + diesel vs axum + diesel on
 /// SQLite, 2 workers, 1 and 10 client threads of Python `requests`): axum + diesel's time per
 /// operation as a share of FastAPI's. It gave one figure for `GET /` (FastAPI's about 25 %
@@ -624,7 +616,7 @@ fn published_probe(workload: WorkloadKind) -> Option<&'static str> {
 /// costs each row in CPU and memory. Empty without a reference row in the run.
 fn against_the_references(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> String {
     let stacks = ctx.stacks();
-    let references: Vec<&str> = [PYTHON_REFERENCE, RUST_LIMIT]
+    let references: Vec<&str> = [PYTHON_BASELINE, RUST_LIMIT]
         .into_iter()
         .filter(|r| stacks.iter().any(|s| s == r))
         .collect();
@@ -634,14 +626,14 @@ fn against_the_references(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>)
     }
     let mut md = format!(
         "## Against the reference rows\n\n\
-         Time per operation relative to `{PYTHON_REFERENCE}` (the Python baseline of the \
+         Time per operation relative to `{PYTHON_BASELINE}` (the Python baseline of the \
          published comparisons) and to `{RUST_LIMIT}` (hyper with the database drivers, no \
          framework and no ORM: what a framework and an ORM cost). With the same connections in \
          a closed loop, time per operation is connections / throughput, so a time ratio is the \
          inverse of the throughput ratio, paired by round the same way: `0.085x [0.078–0.093]` is \
          about a twelfth of the reference's time, `tie` an interval holding 1. The reference's own \
          row gives its milliseconds per operation. The published row is the todo benchmark's \
-         figure for `{PUBLISHED_TODO_STACK}` against FastAPI (SQLite, 2 workers, 1 and 10 \
+         figure for `{PUBLISHED_TODO}` against FastAPI (SQLite, 2 workers, 1 and 10 \
          client threads of Python `requests`).\n\n"
     );
     for &db in &ctx.dbs {
@@ -680,9 +672,9 @@ fn against_the_references(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>)
                 });
                 table.row(std::iter::once(stack.clone()).chain(ratios));
             }
-            if reference == PYTHON_REFERENCE {
+            if reference == PYTHON_BASELINE {
                 table.row(
-                    std::iter::once(format!("published: {PUBLISHED_TODO_STACK}")).chain(
+                    std::iter::once(format!("published: {PUBLISHED_TODO}")).chain(
                         cells.iter().map(|c| {
                             published_todo_share(c.key.workload, c.key.connections)
                                 .unwrap_or("–")

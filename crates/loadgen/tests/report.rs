@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use harness::DbKind;
+use harness::stacks::roles::{PROBE_PAIR, PUBLISHED_TODO, PYTHON_BASELINE, RUST_LIMIT};
 use loadgen::cost::{COST_SCHEMA_VERSION, Category, CostRecord};
 use loadgen::engine::{ErrorCounts, LatencySummary, new_histogram};
 use loadgen::record::{
@@ -544,15 +545,15 @@ fn reference_rows_get_time_ratios_beside_the_published_figures() {
         for (workload, connections, base) in cells {
             let stacks: &[(&str, f64)] = if workload == WorkloadKind::Sleep {
                 &[
-                    ("fastapi-sqlalchemy", 1.0),
-                    ("axum-sqlx", 16.0),
-                    ("blacksheep-sqlalchemy", 12.8),
+                    (PYTHON_BASELINE, 1.0),
+                    (PROBE_PAIR.0, 16.0),
+                    (PROBE_PAIR.1, 12.8),
                 ]
             } else {
                 &[
-                    ("fastapi-sqlalchemy", 1.0),
-                    ("hyper-raw", 10.0),
-                    ("axum-diesel", 8.0),
+                    (PYTHON_BASELINE, 1.0),
+                    (RUST_LIMIT, 10.0),
+                    (PUBLISHED_TODO, 8.0),
                 ]
             };
             for &(stack, factor) in stacks {
@@ -566,7 +567,7 @@ fn reference_rows_get_time_ratios_beside_the_published_figures() {
                     throughput,
                     latency_us,
                 );
-                r.trial.as_mut().unwrap().baseline = "fastapi-sqlalchemy".to_owned();
+                r.trial.as_mut().unwrap().baseline = PYTHON_BASELINE.to_owned();
                 records.push(r);
             }
         }

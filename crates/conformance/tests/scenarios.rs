@@ -95,10 +95,14 @@ fn network_open_loop_and_deployment_scenarios_in_short() {
             network: None,
             ..read.clone()
         };
-        let capacity = cell::probe_capacity(&loopback, &template, &ctx)
+        let probed = cell::probe_capacity(&loopback, &template, &ctx)
             .await
             .unwrap_or_else(|e| panic!("probing: {e:#}"));
-        let rates = cell::ladder(capacity, 3);
+        assert!(
+            probed.len() == contenders.len() && probed.iter().all(|(_, t)| *t > 0.0),
+            "a throughput for every stack: {probed:?}"
+        );
+        let rates = cell::ladder(probed.iter().map(|(_, t)| *t).fold(0.0, f64::max), 3);
         let open = CellPlan {
             model: LoadModel::Open { rate: rates[0] },
             ..loopback

@@ -209,12 +209,12 @@ pub fn ladder(capacity: f64, steps: usize) -> Vec<f64> {
 }
 
 /// Measures the closed-loop capacity of every stack in `plan` (one short round, recorded but
-/// not counted) and returns the fastest stack's throughput.
+/// not counted) and returns each stack's throughput.
 pub async fn probe_capacity(
     plan: &CellPlan,
     template: &Template,
     ctx: &Context<'_>,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Vec<(String, f64)>> {
     let design = Design {
         min_rounds: 1,
         max_rounds: 1,
@@ -236,16 +236,26 @@ pub async fn probe_capacity(
     )
     .await?;
     let cell = plan.name();
-    let fastest = record::read_all(ctx.records)?
+    let mut probed: Vec<(String, f64)> = ctx
+        .contenders
         .iter()
-        .filter_map(|r| {
-            let t = r.trial.as_ref()?;
-            (t.cell == cell && t.comparison == ctx.run && t.discarded.as_deref() == Some(PROBE))
-                .then_some(r.results.throughput)
-        })
-        .fold(0.0, f64::max);
-    anyhow::ensure!(fastest > 0.0, "the probe of {cell} measured no throughput");
-    Ok(fastest)
+        .map(|c| (c.name.clone(), 0.0))
+        .collect();
+    for r in record::read_all(ctx.records)? {
+        let Some(t) = r.trial.as_ref() else { continue };
+        if t.cell == cell
+            && t.comparison == ctx.run
+            && t.discarded.as_deref() == Some(PROBE)
+            && let Some((_, best)) = probed.iter_mut().find(|(name, _)| *name == r.stack)
+        {
+            *best = best.max(r.results.throughput);
+        }
+    }
+    anyhow::ensure!(
+        probed.iter().any(|(_, t)| *t > 0.0),
+        "the probe of {cell} measured no throughput"
+    );
+    Ok(probed)
 }
 
 /// A stack of the comparison: its name and how to start its server.

@@ -347,6 +347,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 enum Planned {
     Cell(CellPlan),
     Ladder(CellPlan),
+    /// One rate of a ladder, measuring only the stacks that can hold some rate of it.
+    Rung(CellPlan, Vec<String>),
 }
 
 impl Phase {
@@ -374,9 +376,24 @@ impl Phase {
 impl Planned {
     const fn plan(&self) -> &CellPlan {
         match self {
-            Self::Cell(plan) | Self::Ladder(plan) => plan,
+            Self::Cell(plan) | Self::Ladder(plan) | Self::Rung(plan, _) => plan,
         }
     }
+}
+
+/// The stacks a ladder's rungs measure: those whose probed closed-loop throughput reaches its
+/// lowest rate (a stack below it holds none of the rungs, and its trials would only measure
+/// an overload), and the baseline always; the others, each with its probed throughput.
+fn ladder_stacks(
+    probed: &[(String, f64)],
+    lowest_rate: f64,
+    baseline: &str,
+) -> (Vec<String>, Vec<(String, f64)>) {
+    let (kept, left_out): (Vec<_>, Vec<_>) = probed
+        .iter()
+        .cloned()
+        .partition(|(name, throughput)| *throughput >= lowest_rate || name == baseline);
+    (kept.into_iter().map(|(name, _)| name).collect(), left_out)
 }
 
 /// A group of cells: every workload x connection count x database.
@@ -1044,7 +1061,7 @@ async fn matrix_cmd(
         plans
             .iter()
             .map(|p| match p {
-                Planned::Cell(_) => 1,
+                Planned::Cell(_) | Planned::Rung(..) => 1,
                 Planned::Ladder(_) => steps,
             })
             .sum()
@@ -1077,14 +1094,19 @@ async fn matrix_cmd(
             .find(|(db, _)| *db == plans[next].plan().db)
             .expect("a template per database")
             .1;
-        let plan = match &plans[next] {
-            Planned::Cell(plan) => plan.clone(),
+        let (plan, only) = match &plans[next] {
+            Planned::Cell(plan) => (plan.clone(), None),
+            Planned::Rung(plan, stacks) => (plan.clone(), Some(stacks.clone())),
             Planned::Ladder(probe) => {
                 let probe = probe.clone();
                 pb.set_message(format!("{} · probing capacity", probe.name()));
                 let expanded = match cell::probe_capacity(&probe, template, &ctx).await {
-                    Ok(capacity) => {
+                    Ok(probed) => {
+                        let capacity = probed.iter().map(|(_, t)| *t).fold(0.0, f64::max);
                         let rates = cell::ladder(capacity, steps);
+                        let lowest = rates.first().copied().unwrap_or(0.0);
+                        let (kept, left_out) =
+                            ladder_stacks(&probed, lowest, &contenders[baseline].name);
                         pb.suspend(|| {
                             println!(
                                 "{}: fastest {} ok req/s; open-loop rates {}",
@@ -1096,14 +1118,23 @@ async fn matrix_cmd(
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             );
+                            for (name, throughput) in &left_out {
+                                println!(
+                                    "  {name} left out of the ladder: it served {} ok req/s, under its lowest rate",
+                                    loadgen::report::thousands(*throughput)
+                                );
+                            }
                         });
                         rates
                             .into_iter()
                             .map(|rate| {
-                                Planned::Cell(CellPlan {
-                                    model: LoadModel::Open { rate },
-                                    ..probe.clone()
-                                })
+                                Planned::Rung(
+                                    CellPlan {
+                                        model: LoadModel::Open { rate },
+                                        ..probe.clone()
+                                    },
+                                    kept.clone(),
+                                )
                             })
                             .collect()
                     }
@@ -1131,9 +1162,28 @@ async fn matrix_cmd(
             ),
             ..design.clone()
         };
-        let ctx = CellContext {
-            design: &cell_design,
-            ..ctx
+        // A rung measures its stacks alone, the baseline (always among them) still the baseline.
+        let rung: Option<Vec<Contender>> = only.map(|names| {
+            contenders
+                .iter()
+                .filter(|c| names.contains(&c.name))
+                .cloned()
+                .collect()
+        });
+        let ctx = match &rung {
+            Some(measured) => CellContext {
+                design: &cell_design,
+                contenders: measured,
+                baseline: measured
+                    .iter()
+                    .position(|c| c.name == contenders[baseline].name)
+                    .unwrap_or(0),
+                ..ctx
+            },
+            None => CellContext {
+                design: &cell_design,
+                ..ctx
+            },
         };
         pb.set_message(name.clone());
         let progress = |round: u32, widest: Option<f64>| {
@@ -1210,6 +1260,19 @@ mod tests {
         };
         let spec = server_spec(&args.common, name, PathBuf::from("server"), Some(&pinning));
         (spec.workers, spec.pool_size)
+    }
+
+    #[test]
+    fn a_ladder_leaves_out_the_stacks_that_cannot_hold_its_lowest_rate() {
+        let probed = [
+            ("fast".to_owned(), 20_000.0),
+            ("slow".to_owned(), 600.0),
+            ("base".to_owned(), 500.0),
+            ("edge".to_owned(), 1_000.0),
+        ];
+        let (kept, left_out) = ladder_stacks(&probed, 1_000.0, "base");
+        assert_eq!(kept, ["fast", "base", "edge"], "the baseline stays");
+        assert_eq!(left_out, [("slow".to_owned(), 600.0)]);
     }
 
     #[test]

@@ -1107,7 +1107,7 @@ fn fixed_offered_rate(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> 
         HELD_P99_US / 1000,
         HELD_LATE_SHARE * 100.0
     );
-    let stacks = ctx.stacks();
+    let all_stacks = ctx.stacks();
     let mut groups: BTreeMap<(Option<DbKind>, WorkloadKind, usize), Vec<&CellResult<'_>>> =
         BTreeMap::new();
     for c in &ctx.open {
@@ -1118,6 +1118,22 @@ fn fixed_offered_rate(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> 
     }
     for ((db, workload, connections), mut cells) in groups {
         cells.sort_by(|a, b| offered(a).total_cmp(&offered(b)));
+        // A stack the ladder left out (its probe under the lowest rate) gets no column.
+        let stacks: Vec<&String> = all_stacks
+            .iter()
+            .filter(|s| cells.iter().any(|c| c.stack(s).is_some()))
+            .collect();
+        let mut probed: BTreeMap<(usize, String), f64> = BTreeMap::new();
+        for r in ctx.inputs.records.iter().filter(|r| {
+            r.db == db
+                && r.workload == workload
+                && r.connections == connections
+                && r.trial.as_ref().and_then(|t| t.discarded.as_deref()) == Some(crate::cell::PROBE)
+                && !stacks.contains(&&r.stack)
+        }) {
+            let best = probed.entry(stack_order(&r.stack)).or_insert(0.0);
+            *best = best.max(r.results.throughput);
+        }
         let header = ["offered req/s".to_owned()].into_iter().chain(
             stacks
                 .iter()
@@ -1154,10 +1170,19 @@ fn fixed_offered_rate(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> 
         let mut held_table = Table::new(["stack", "highest rate held, req/s"], "lr");
         for s in &stacks {
             held_table.row([
-                s.clone(),
+                (*s).clone(),
                 held.get(s.as_str()).map_or_else(
                     || "none of these".to_owned(),
                     |(rate, markers)| format!("{}{markers}", thousands(*rate)),
+                ),
+            ]);
+        }
+        for ((_, s), throughput) in &probed {
+            held_table.row([
+                s.clone(),
+                format!(
+                    "left out: its probe served {} ok req/s, under the lowest rate",
+                    thousands(*throughput)
                 ),
             ]);
         }
@@ -1180,7 +1205,7 @@ fn fixed_offered_rate(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> 
             let series = stacks
                 .iter()
                 .map(|s| Series {
-                    name: s.clone(),
+                    name: (*s).clone(),
                     points: cells
                         .iter()
                         .filter_map(|c| {

@@ -440,9 +440,20 @@ fn open_loop_cells_get_latency_by_offered_rate() {
             }
         }
     }
+    // A third stack's probe served 500 req/s, under the lowest rate: the ladder left it out.
+    let mut probe = trial("slow-stack", WorkloadKind::Read, 64, 0, 500.0, 100_000);
+    probe.trial.as_mut().unwrap().discarded = Some(loadgen::cell::PROBE.to_owned());
+    records.push(probe);
     let (md, section, plots) = section_of(&records, "## Latency at a fixed offered rate");
     assert!(
         section.contains("### read on sqlite, 64 connections"),
+        "{section}"
+    );
+    assert!(!section.contains("slow-stack: p50"), "no column: {section}");
+    assert!(
+        section.contains(
+            "| slow-stack | left out: its probe served 500 ok req/s, under the lowest rate |"
+        ),
         "{section}"
     );
     assert!(

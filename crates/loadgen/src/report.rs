@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use harness::DbKind;
 use harness::stacks::roles::{PROBE_PAIR, PUBLISHED_TODO, PYTHON_BASELINE, RUST_LIMIT};
+use harness::{DbKind, Runtime};
 
 use crate::cell::CellSummary;
 use crate::checks::Checks;
@@ -708,7 +708,79 @@ fn against_the_references(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>)
             md += &request_costs(&cells, &stacks, db);
         }
     }
-    md + &probes
+    md + &probes + &sync_and_async(ctx)
+}
+
+/// The published sync-vs-async claim: synchronous Python frameworks under uWSGI or gunicorn,
+/// behind nginx with pgbouncer, beat the async ones (its closest pair below).
+const PUBLISHED_SYNC_VS_ASYNC: &str = "uWSGI + Bottle (16 workers) 5,497 req/s with a P99 of \
+     32 ms against Uvicorn + Starlette (5 workers) 4,952 req/s with a P99 of 75 ms, `ab -c100`: \
+     1.11x the throughput";
+
+/// The Python rows in the deployment cells with nginx and pgbouncer both (the published
+/// comparison's deployment): throughput, p99 and the throughput ratio to the Python baseline,
+/// paired by round, beside the published claim. Empty without such a cell holding the baseline.
+fn sync_and_async(ctx: &Sections<'_>) -> String {
+    let cells: Vec<&CellResult<'_>> = ctx
+        .deployment
+        .iter()
+        .filter(|c| {
+            c.key
+                .deployment
+                .is_some_and(|d| d.nginx && d.pgbouncer.is_some())
+                && c.stack(PYTHON_BASELINE).is_some()
+        })
+        .collect();
+    if cells.is_empty() {
+        return String::new();
+    }
+    let python: Vec<String> = ctx
+        .stacks()
+        .into_iter()
+        .filter(|s| harness::stacks::find(s).is_some_and(|s| s.runtime == Runtime::Python))
+        .collect();
+    let header = std::iter::once("stack".to_owned()).chain(cells.iter().map(|c| {
+        format!(
+            "{}: ok req/s · p99 ms · vs {PYTHON_BASELINE}",
+            c.key.label()
+        )
+    }));
+    let mut table = Table::new(header, &format!("l{}", "r".repeat(cells.len())));
+    for stack in &python {
+        let workers = cells
+            .iter()
+            .find_map(|c| c.stack(stack))
+            .and_then(|s| s.records.first()?.server_workers)
+            .map_or_else(String::new, |w| {
+                format!(" ({w} worker{})", if w == 1 { "" } else { "s" })
+            });
+        table.row(
+            std::iter::once(format!("{stack}{workers}")).chain(cells.iter().map(|c| {
+                let (Some(s), Some(base)) = (c.stack(stack), c.stack(PYTHON_BASELINE)) else {
+                    return "–".to_owned();
+                };
+                let ratio = if stack == PYTHON_BASELINE {
+                    "baseline".to_owned()
+                } else {
+                    round_ratio(&s.records, &base.records)
+                        .map_or_else(|| "–".to_owned(), |i| i.ratio_text())
+                };
+                format!(
+                    "{}{} · {} · {ratio}",
+                    with_interval(s.throughput_value(), s.throughput),
+                    s.markers(),
+                    ms(s.latency.p99 as f64)
+                )
+            })),
+        );
+    }
+    format!(
+        "### The published sync-vs-async claim: Python behind nginx and pgbouncer\n\n\
+         The Python rows in the deployment cells with both hops, each server with its \
+         recommended worker processes; the ratio is throughput to `{PYTHON_BASELINE}`'s, paired \
+         by round. Published: {PUBLISHED_SYNC_VS_ASYNC}.\n\n{}",
+        table.render()
+    )
 }
 
 /// Requests per server CPU-second in each of `cells` with one connection, and the peak RSS
@@ -1408,7 +1480,7 @@ fn deployment_hops(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> Str
     }
     let mut md = "## The deployment the published comparisons used\n\n\
          Each stack's server direct, behind nginx (a reverse proxy with keep-alive connections \
-         to the server, as many worker processes as the server has, on its cores), in front of \
+         to the server, one worker process per server core, on those cores), in front of \
          pgbouncer (between the server and PostgreSQL, in the pool mode shown), and both. Each \
          combination is a cell of its own, its stacks interleaved; a hop's cost is the \
          difference from the direct cell: the throughput ratio with a 95 % interval (Welch's, \

@@ -478,6 +478,7 @@ pub struct Provenance {
     /// Cargo profile of the server binary, from its path (`target/<profile>/`).
     pub build_profile: Option<String>,
     pub cpu_model: Option<String>,
+    /// The cores the load generator's process may run on (after its pinning).
     pub cores: usize,
     pub pinning: String,
     /// How idle cores waited: "poll" or "halt" ([`crate::monitor::cpu_idle`]); absent in

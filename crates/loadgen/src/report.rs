@@ -1943,11 +1943,13 @@ fn provenance(records: &[Record]) -> String {
             "machine",
             distinct(&|r| {
                 let p = &r.provenance;
+                // `cores` is what the load generator's process could run on (its pinning).
                 format!(
-                    "{} ({}, {} cores)",
+                    "{} ({}; the load generator on {} core{})",
                     or_unknown(&p.hostname),
                     or_unknown(&p.cpu_model),
-                    p.cores
+                    p.cores,
+                    if p.cores == 1 { "" } else { "s" }
                 )
             }),
         ),

@@ -304,10 +304,11 @@ fn shared_parser_follows_the_contract() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// Sends every case, checks its answer and that `/health` still answers 200 after it.
-fn hostile_requests(stack: &Stack) {
+/// Sends every case, checks its answer and that `/health` still answers 200 after it, with
+/// the server on `db`.
+fn hostile_requests(stack: &Stack, db: DbKind) {
     let binary = stack.name;
-    let server = conformance::start(stack, DbKind::Sqlite);
+    let server = conformance::start(stack, db);
     let addr = server.addr();
     let mut failures = Vec::new();
     let cases = cases(stack);
@@ -330,7 +331,7 @@ fn hostile_requests(stack: &Stack) {
         }
     }
     println!(
-        "{binary}: {} hostile requests in {:?}, {} failures",
+        "{binary} on {db:?}: {} hostile requests in {:?}, {} failures",
         cases.len(),
         started.elapsed(),
         failures.len()
@@ -664,7 +665,8 @@ fn stops_with_idle_connections(server: &mut harness::server::Server) {
 }
 
 harness::stack_tests! {
-    hostile_requests: hostile_requests();
+    hostile_requests_sqlite: hostile_requests(DbKind::Sqlite);
+    hostile_requests_postgres: hostile_requests(DbKind::Postgres);
     slow_headers: slow_headers();
     idle_connections: idle_connections();
 }

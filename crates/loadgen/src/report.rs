@@ -287,6 +287,11 @@ pub fn ms(us: f64) -> String {
     format!("{:.3}", us / 1000.0)
 }
 
+/// `1 worker`, `3 workers`.
+fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 fn mib(bytes: f64) -> String {
     format!("{:.1}", bytes / 1_048_576.0)
 }
@@ -751,9 +756,7 @@ fn sync_and_async(ctx: &Sections<'_>) -> String {
             .iter()
             .find_map(|c| c.stack(stack))
             .and_then(|s| s.records.first()?.server_workers)
-            .map_or_else(String::new, |w| {
-                format!(" ({w} worker{})", if w == 1 { "" } else { "s" })
-            });
+            .map_or_else(String::new, |w| format!(" ({})", counted(w, "worker")));
         table.row(
             std::iter::once(format!("{stack}{workers}")).chain(cells.iter().map(|c| {
                 let (Some(s), Some(base)) = (c.stack(stack), c.stack(PYTHON_BASELINE)) else {
@@ -1555,8 +1558,8 @@ fn deployment_hops(ctx: &Sections<'_>, plots: &mut Vec<(String, String)>) -> Str
             table.row(row);
         }
         let title = format!(
-            "{workload} on PostgreSQL, {connections} connection{}",
-            if connections == 1 { "" } else { "s" }
+            "{workload} on PostgreSQL, {}",
+            counted(connections, "connection")
         );
         let name = format!("deployment-{workload}-c{connections}.svg");
         let _ = write!(
@@ -1945,11 +1948,10 @@ fn provenance(records: &[Record]) -> String {
                 let p = &r.provenance;
                 // `cores` is what the load generator's process could run on (its pinning).
                 format!(
-                    "{} ({}; the load generator on {} core{})",
+                    "{} ({}; the load generator on {})",
                     or_unknown(&p.hostname),
                     or_unknown(&p.cpu_model),
-                    p.cores,
-                    if p.cores == 1 { "" } else { "s" }
+                    counted(p.cores, "core")
                 )
             }),
         ),

@@ -3,16 +3,18 @@
 //! Each stack runs under `valgrind --tool=callgrind` on a fresh SQLite database with one
 //! worker. Per workload, one client sends `warmup` requests one after another (caches, pools
 //! and prepared statements warm), callgrind's counters are zeroed (`callgrind_control
-//! --zero`), exactly `requests` more are sent, and the counters are dumped
-//! (`callgrind_control --dump`). The dump's instruction total over `requests` is the cost
-//! per request; its per-function self costs, grouped by the crate (or C library) each
-//! function belongs to, split it into HTTP and framework, JSON, database, runtime, allocator
-//! and the rest ([`Category`]). Requests are sequential and their sequence is fixed by the
-//! workload's seeded generator, so the count does not depend on the machine's load. It still
-//! varies between server processes, by up to several percent on some stacks: under valgrind's
-//! serialised scheduler the interleaving of a server's threads decides how often futures are
-//! polled and woken, and hash seeds differ per process. So every count is taken in `runs`
-//! fresh processes, and the report gives their median and spread.
+//! --zero`), exactly `requests` more are sent, each `settle` after the response before it, and
+//! the counters are dumped (`callgrind_control --dump`). The dump's instruction total over
+//! `requests` is the cost per request; its per-function self costs, grouped by the crate (or C
+//! library) each function belongs to, split it into HTTP and framework, JSON, database,
+//! runtime, allocator and the rest ([`Category`]). Requests are sequential and their sequence
+//! is fixed by the workload's seeded generator, so the count does not depend on the machine's
+//! load. It still varies between server processes, by up to a few percent on some stacks:
+//! under valgrind's serialised scheduler the interleaving of a server's threads decides how
+//! often futures are polled and woken, and hash seeds differ per process (the pause before
+//! each counted request removes most of it: [`settle_server`]). So every count is taken in
+//! `runs` fresh processes, and the report gives their median and spread; every command is one
+//! column ([`CostRecord::invocation`]), and the report compares two columns cell by cell.
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Write as _};
@@ -319,10 +321,18 @@ pub struct CostRecord {
     pub workload: WorkloadKind,
     /// Which process (1-based): each count is taken in `runs` fresh server processes.
     pub run: usize,
+    /// Which `loadgen cost` command took it (its start, UTC): the counts of one command are
+    /// one column, and two commands' columns show how well the column reproduces.
+    #[serde(default)]
+    pub invocation: String,
     /// Requests sent before the counters were zeroed.
     pub warmup: usize,
     /// Requests counted.
     pub requests: usize,
+    /// Each counted request was sent this long after the response before it (0 in records
+    /// from before this wait: back to back).
+    #[serde(default)]
+    pub settle_ms: f64,
     /// Tasks seeded through the API before the first workload.
     pub seeded: usize,
     /// Counted requests not answered as the workload expects (the count is void unless 0).
@@ -370,6 +380,10 @@ pub struct CostOptions {
     /// Tasks seeded through the API for the workloads that read or write existing tasks.
     pub seed: usize,
     pub runs: usize,
+    /// How long the server stays idle before each counted request ([`settle_server`]).
+    pub settle: Duration,
+    /// This command's name for its counts ([`CostRecord::invocation`]).
+    pub invocation: String,
     /// Where callgrind's dumps and logs go (kept for `callgrind_annotate`).
     pub dir: PathBuf,
     pub valgrind: String,
@@ -390,69 +404,70 @@ pub fn valgrind_version(valgrind: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Counts every workload of `opts` for one stack, once per run; `progress` gets a line per
-/// count.
+/// Counts every workload of `opts` for one stack in one fresh server process (`run`, from 1);
+/// `progress` gets each count as it is taken.
 pub fn count_stack(
     opts: &CostOptions,
     stack: &str,
     binary: &Path,
+    run: usize,
     mut progress: impl FnMut(&CostRecord),
 ) -> anyhow::Result<Vec<CostRecord>> {
     let valgrind = valgrind_version(&opts.valgrind)?;
+    let out = opts.dir.join(format!("callgrind.{stack}.{run}.out"));
+    // Dumps of an earlier attempt would be mistaken for this one's.
+    remove_dumps(&out)?;
+    let wrapper = vec![
+        opts.valgrind.clone(),
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}", out.display()),
+        format!(
+            "--log-file={}",
+            opts.dir
+                .join(format!("valgrind.{stack}.{run}.log"))
+                .display()
+        ),
+    ];
+    let spec = ServerSpec {
+        workers: 1,
+        pool_size: Some(2),
+        cores: opts.cores.clone(),
+        wrapper,
+        startup_timeout: Duration::from_secs(300),
+        ..ServerSpec::new(binary)
+    };
+    let mut server = spec
+        .start(DbKind::Sqlite, None)
+        .with_context(|| format!("starting {stack} under callgrind"))?;
+    server.wait_healthy(Duration::from_secs(120))?;
+    let counted = count_server(opts, &server, &out, run);
+    let stopped = server.stop(Duration::from_secs(60));
+    let counted = counted.with_context(|| format!("counting {stack} (run {run})"))?;
+    stopped?;
     let mut records = Vec::new();
-    for run in 1..=opts.runs {
-        let out = opts.dir.join(format!("callgrind.{stack}.{run}.out"));
-        // Dumps of an earlier attempt would be mistaken for this one's.
-        remove_dumps(&out)?;
-        let wrapper = vec![
-            opts.valgrind.clone(),
-            "--tool=callgrind".to_owned(),
-            format!("--callgrind-out-file={}", out.display()),
-            format!(
-                "--log-file={}",
-                opts.dir
-                    .join(format!("valgrind.{stack}.{run}.log"))
-                    .display()
-            ),
-        ];
-        let spec = ServerSpec {
-            workers: 1,
-            pool_size: Some(2),
-            cores: opts.cores.clone(),
-            wrapper,
-            startup_timeout: Duration::from_secs(300),
-            ..ServerSpec::new(binary)
+    for (workload, seeded, errors, profile) in counted {
+        let record = CostRecord {
+            schema_version: COST_SCHEMA_VERSION,
+            stack: stack.to_owned(),
+            db: DbKind::Sqlite,
+            workload,
+            run,
+            invocation: opts.invocation.clone(),
+            warmup: opts.warmup,
+            requests: opts.requests,
+            settle_ms: opts.settle.as_secs_f64() * 1e3,
+            seeded,
+            errors,
+            instructions: profile.total,
+            per_request: profile.total as f64 / opts.requests as f64,
+            split: profile.split(),
+            build_profile: crate::record::build_profile_of(binary),
+            valgrind: valgrind.clone(),
+            git_commit: opts.git_commit.clone(),
+            date: crate::record::utc_now_rfc3339(),
         };
-        let mut server = spec
-            .start(DbKind::Sqlite, None)
-            .with_context(|| format!("starting {stack} under callgrind"))?;
-        server.wait_healthy(Duration::from_secs(120))?;
-        let counted = count_server(opts, &server, &out, run);
-        let stopped = server.stop(Duration::from_secs(60));
-        let counted = counted.with_context(|| format!("counting {stack} (run {run})"))?;
-        stopped?;
-        for (workload, seeded, errors, profile) in counted {
-            let record = CostRecord {
-                schema_version: COST_SCHEMA_VERSION,
-                stack: stack.to_owned(),
-                db: DbKind::Sqlite,
-                workload,
-                run,
-                warmup: opts.warmup,
-                requests: opts.requests,
-                seeded,
-                errors,
-                instructions: profile.total,
-                per_request: profile.total as f64 / opts.requests as f64,
-                split: profile.split(),
-                build_profile: crate::record::build_profile_of(binary),
-                valgrind: valgrind.clone(),
-                git_commit: opts.git_commit.clone(),
-                date: crate::record::utc_now_rfc3339(),
-            };
-            progress(&record);
-            records.push(record);
-        }
+        progress(&record);
+        records.push(record);
     }
     Ok(records)
 }
@@ -501,11 +516,12 @@ fn count_server(
         let ids = Arc::new(SeededIds::new(seeded.clone(), pool));
         let mut generator = RequestGen::new(Workload::new(kind), ids, &addr.to_string(), 0, 1)?;
         client
-            .send_all(&mut generator, opts.warmup)
+            .send_all(&mut generator, opts.warmup, None)
             .with_context(|| format!("{kind} warm-up"))?;
+        settle_server(opts.settle);
         control(opts, server.pid(), "--zero")?;
         let errors = client
-            .send_all(&mut generator, opts.requests)
+            .send_all(&mut generator, opts.requests, Some(opts.settle))
             .with_context(|| format!("{kind}"))?;
         control(opts, server.pid(), &format!("--dump={kind}-run{run}"))?;
         let file = PathBuf::from(format!("{}.{}", out.display(), dump + 1));
@@ -580,12 +596,21 @@ impl Client {
     }
 
     /// Sends `n` requests of the generator's workload; how many were not answered as expected.
-    fn send_all(&mut self, generator: &mut RequestGen, n: usize) -> anyhow::Result<usize> {
+    /// With `settle`, each is sent only once the server has gone idle and stayed so that long.
+    fn send_all(
+        &mut self,
+        generator: &mut RequestGen,
+        n: usize,
+        settle: Option<Duration>,
+    ) -> anyhow::Result<usize> {
         let mut errors = 0;
         for _ in 0..n {
             let planned = generator
                 .next_request()
                 .context("the workload ran out of seeded ids")?;
+            if let Some(settle) = settle {
+                settle_server(settle);
+            }
             let (op, expect_id) = (planned.op, planned.expect_id);
             let response = self.round_trip(planned.request)?;
             if generator.check(op, expect_id, &response, true) != Verdict::Ok {
@@ -594,6 +619,21 @@ impl Client {
         }
         Ok(errors)
     }
+}
+
+/// Waits `settle` before a counted request, so that it finds the server idle.
+///
+/// A response reaches the client before the server has finished with its request: it still
+/// returns a connection to its pool, re-arms timers, polls the socket again, parks its
+/// threads. A request sent in the middle of that finds the server in another state than one
+/// sent after it (a thread awake or asleep, a future polled once more or not), and under
+/// valgrind's serialised threads which of the two happens is a race whose odds change from one
+/// process to the next. Measured here (`read`, 3-5 processes each): sent back to back,
+/// hyper-raw's count varied by 5.7 % and actix-web's by 13-30 % between processes; 20 ms apart,
+/// by 0.4-1 % and 2.3-2.7 %. (Watching `/proc` for the server's threads to sleep instead of
+/// waiting a fixed time made it worse: the watching itself moved the counts by 5 %.)
+fn settle_server(settle: Duration) {
+    std::thread::sleep(settle);
 }
 
 #[cfg(test)]

@@ -289,10 +289,10 @@ struct CostArgs {
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<WorkloadKind>,
     /// Requests counted per workload, sent one at a time
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 300)]
     requests: usize,
     /// Requests sent before the counters are zeroed
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     warmup: usize,
     /// Tasks created through the API before the first workload
     #[arg(long, default_value_t = 1000)]
@@ -300,7 +300,11 @@ struct CostArgs {
     /// Fresh server processes every count is taken in (the report gives their median and spread)
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Servers counted at once (valgrind runs each on one core at a time) [default: the cores]
+    /// The pause before each counted request (e.g. 20ms, 0s): a request that finds the server
+    /// still finishing the last one varies its count from process to process
+    #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+    settle: Duration,
+    /// Server processes counted at once [default: the cores]
     #[arg(long)]
     jobs: Option<usize>,
     /// Results directory: cost.jsonl and command.txt are appended there, callgrind's dumps go
@@ -611,28 +615,39 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
         requests: args.requests,
         seed: args.seed,
         runs: args.runs,
+        settle: args.settle,
+        invocation: record::utc_now_rfc3339(),
         dir,
         valgrind: args.valgrind.clone(),
         callgrind_control: args.callgrind_control.clone(),
         cores: None,
         git_commit: Provenance::collect().git_commit,
     };
+    // Every (server, run) is a process of its own; runs of one server go at different times.
+    let processes: Vec<(&String, &PathBuf, usize)> = (1..=opts.runs)
+        .flat_map(|run| {
+            servers
+                .iter()
+                .map(move |(name, binary)| (name, binary, run))
+        })
+        .collect();
     let jobs = args
         .jobs
         .unwrap_or_else(|| loadgen::monitor::allowed_cores().len())
-        .clamp(1, servers.len().max(1));
+        .clamp(1, processes.len().max(1));
     let path = args.out.join("cost.jsonl");
     eprintln!(
-        "counting {} server(s) x {} workload(s) x {} run(s) under {valgrind}, {jobs} at a time: \
-         {} warm-up + {} counted requests each; appending to {}",
+        "counting {} server(s) x {} workload(s) x {} run(s) under {valgrind}, {jobs} processes at \
+         a time: {} warm-up + {} counted requests each, the counted ones {} ms apart; appending to {}",
         servers.len(),
         opts.workloads.len(),
         opts.runs,
         opts.warmup,
         opts.requests,
+        opts.settle.as_millis(),
         path.display()
     );
-    let queue = std::sync::Mutex::new(servers.iter());
+    let queue = std::sync::Mutex::new(processes.into_iter());
     let written = std::sync::Mutex::new(());
     let failures: Vec<anyhow::Error> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
@@ -644,8 +659,10 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .next();
-                        let Some((name, binary)) = next else { break };
-                        let counted = cost::count_stack(&opts, name, binary, |rec| {
+                        let Some((name, binary, run)) = next else {
+                            break;
+                        };
+                        let counted = cost::count_stack(&opts, name, binary, run, |rec| {
                             let _guard = written
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -668,7 +685,7 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
                             }
                         });
                         if let Err(err) = counted {
-                            failures.push(err.context(format!("server {name}")));
+                            failures.push(err.context(format!("server {name}, run {run}")));
                         }
                     }
                     failures

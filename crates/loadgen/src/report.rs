@@ -1682,11 +1682,19 @@ fn instructions(costs: &[CostRecord]) -> String {
     let stacks: BTreeSet<(usize, String)> = cells.keys().map(|(_, s)| s.clone()).collect();
     let workloads: BTreeSet<WorkloadKind> = cells.keys().map(|(w, _)| *w).collect();
     let first = &valid[0];
+    let pause = if first.settle_ms > 0.0 {
+        format!(
+            ", each {:.0} ms after the response before it",
+            first.settle_ms
+        )
+    } else {
+        String::new()
+    };
     let mut md = format!(
         "## Instructions per request (callgrind)\n\n\
          Each server ran under valgrind's callgrind on SQLite with one worker; one client sent \
          {} warm-up requests of a workload one at a time, then the counters were zeroed and \
-         {} more counted. The figure is the server's instructions (every thread) over the \
+         {} more counted{pause}. The figure is the server's instructions (every thread) over the \
          counted requests: it does not depend on the machine's load. It does vary between \
          server processes (thread interleaving under valgrind's serialised scheduler, per-process \
          hash seeds), so each count is taken in several fresh processes; the table gives the \
@@ -1738,6 +1746,7 @@ fn instructions(costs: &[CostRecord]) -> String {
             worst_key.0
         );
     }
+    md += &column_agreement(&valid);
     let voided = costs.len() - valid.len();
     if voided > 0 {
         let _ = write!(
@@ -1766,6 +1775,55 @@ fn instructions(costs: &[CostRecord]) -> String {
     }
     md += &table.render();
     md
+}
+
+/// How well two columns agree: the counts of the first two `loadgen cost` commands, cell by
+/// cell (the difference of their medians over the smaller). Empty with a single command.
+fn column_agreement(valid: &[&CostRecord]) -> String {
+    let mut columns: BTreeMap<&str, BTreeMap<CostKey, CostCell<'_>>> = BTreeMap::new();
+    for r in valid {
+        columns
+            .entry(r.invocation.as_str())
+            .or_default()
+            .entry((r.workload, stack_order(&r.stack)))
+            .or_insert_with(|| CostCell { runs: Vec::new() })
+            .runs
+            .push(r);
+    }
+    let mut columns = columns.into_iter();
+    let (Some((first_at, first)), Some((second_at, second))) = (columns.next(), columns.next())
+    else {
+        return String::new();
+    };
+    let mut differences: Vec<(f64, &CostKey)> = first
+        .iter()
+        .filter_map(|(key, a)| {
+            let (a, b) = (a.per_request(), second.get(key)?.per_request());
+            Some(((a - b).abs() / a.min(b), key))
+        })
+        .collect();
+    if differences.is_empty() {
+        return String::new();
+    }
+    differences.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let within = differences.iter().filter(|(d, _)| *d <= 0.01).count();
+    let (worst, (workload, (_, stack))) = differences[0];
+    let mut md = format!(
+        "Column to column: the commands started at {first_at} and {second_at} (each its own \
+         processes) agree within 1 % on {within} of {} counts; the widest difference is {} \
+         ({stack} {workload}).",
+        differences.len(),
+        percent(worst)
+    );
+    let over: Vec<String> = differences
+        .iter()
+        .filter(|(d, _)| *d > 0.01)
+        .map(|(d, (w, (_, s)))| format!("{s} {w} {}", percent(*d)))
+        .collect();
+    if !over.is_empty() {
+        let _ = write!(md, " Over 1 %: {}.", over.join(", "));
+    }
+    md + "\n\n"
 }
 
 /// (6) The machine during the trials: steal, other processes, and the trials redone.

@@ -486,8 +486,10 @@ fn cost(stack: &str, workload: WorkloadKind, run: usize, per_request: u64) -> Co
         db: DbKind::Sqlite,
         workload,
         run,
+        invocation: "2026-05-01T10:00:00Z".to_owned(),
         warmup: 200,
         requests,
+        settle_ms: 20.0,
         seeded: 1000,
         errors: 0,
         instructions: per_request * requests as u64,
@@ -533,9 +535,52 @@ fn report_renders_instruction_counts_with_their_agreement_and_split() {
             && md.contains("is 2.0 % (other-stack read)"),
         "{md}"
     );
+    assert!(
+        md.contains("more counted, each 20 ms after the response"),
+        "{md}"
+    );
+    // One command: no column to compare with.
+    assert!(!md.contains("Column to column"), "{md}");
     // The split: a quarter HTTP, half database, per request.
     assert!(
         md.contains("| read | base-stack | 100k | — | 200k |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn two_cost_commands_are_compared_column_to_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_records(dir.path(), &records());
+    let later = |mut c: CostRecord| {
+        c.invocation = "2026-05-01T11:00:00Z".to_owned();
+        c
+    };
+    let costs = [
+        cost(BASELINE, WorkloadKind::Read, 1, 400_000),
+        cost(BASELINE, WorkloadKind::Read, 2, 400_400),
+        cost("other-stack", WorkloadKind::Read, 1, 600_000),
+        cost(BASELINE, WorkloadKind::Hello, 1, 10_000),
+        // The second command: read medians 400,100 (0.05 % off) and 612,000 (2 % off);
+        // hello, which the first counted too, 10,050 (0.5 % off).
+        later(cost(BASELINE, WorkloadKind::Read, 1, 400_000)),
+        later(cost(BASELINE, WorkloadKind::Read, 2, 400_200)),
+        later(cost("other-stack", WorkloadKind::Read, 1, 612_000)),
+        later(cost(BASELINE, WorkloadKind::Hello, 1, 10_050)),
+    ];
+    let lines: Vec<String> = costs
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap())
+        .collect();
+    std::fs::write(dir.path().join("cost.jsonl"), lines.join("\n")).unwrap();
+    let out = loadgen::report::render_report(&path, dir.path()).unwrap();
+    let md = std::fs::read_to_string(&out.summary).unwrap();
+    assert!(
+        md.contains(
+            "Column to column: the commands started at 2026-05-01T10:00:00Z and \
+             2026-05-01T11:00:00Z (each its own processes) agree within 1 % on 2 of 3 counts; \
+             the widest difference is 2.0 % (other-stack read). Over 1 %: other-stack read 2.0 %."
+        ),
         "{md}"
     );
 }

@@ -1655,9 +1655,10 @@ impl CostCell<'_> {
     }
 }
 
-/// Thousands of instructions: `412k`, or `2.3k` below 100k.
+/// Thousands of instructions: `412k`, or `2.3k` below 100k (`100k`, not `100.0k`, from
+/// 99,950 on).
 fn kilo(v: f64) -> String {
-    if v < 100_000.0 {
+    if v < 99_950.0 {
         format!("{:.1}k", v / 1000.0)
     } else {
         format!("{}k", thousands(v / 1000.0))
@@ -1695,10 +1696,11 @@ fn instructions(costs: &[CostRecord]) -> String {
          Each server ran under valgrind's callgrind on SQLite with one worker; one client sent \
          {} warm-up requests of a workload one at a time, then the counters were zeroed and \
          {} more counted{pause}. The figure is the server's instructions (every thread) over the \
-         counted requests: it does not depend on the machine's load. It does vary between \
+         counted requests: it does not depend on the machine's speed. It does vary between \
          server processes (thread interleaving under valgrind's serialised scheduler, per-process \
-         hash seeds), so each count is taken in several fresh processes; the table gives the \
-         median, ratios to the first stack, and the spread is below. {}\n\n",
+         hash seeds) and a little with the machine's load (so processes are counted one per \
+         core), so each count is taken in several fresh processes; the table gives the median, \
+         ratios to the first stack, and the spread is below. {}\n\n",
         first.warmup, first.requests, first.valgrind
     );
     let baseline = stacks.iter().next().cloned();
@@ -2075,6 +2077,14 @@ fn provenance(records: &[Record]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instruction_counts_round_to_three_digits_without_a_spurious_decimal() {
+        assert_eq!(kilo(9_601.0), "9.6k");
+        assert_eq!(kilo(99_949.0), "99.9k");
+        assert_eq!(kilo(99_950.0), "100k");
+        assert_eq!(kilo(226_410.0), "226k");
+    }
 
     #[test]
     fn formats_numbers() {

@@ -506,6 +506,17 @@ fn cost(stack: &str, workload: WorkloadKind, run: usize, per_request: u64) -> Co
     }
 }
 
+/// The summary of the records at `path` with `costs` written beside them as `cost.jsonl`.
+fn summary_with_costs(dir: &Path, path: &Path, costs: &[CostRecord]) -> String {
+    let lines: Vec<String> = costs
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap())
+        .collect();
+    std::fs::write(dir.join("cost.jsonl"), lines.join("\n")).unwrap();
+    let out = loadgen::report::render_report(path, dir).unwrap();
+    std::fs::read_to_string(&out.summary).unwrap()
+}
+
 #[test]
 fn report_renders_instruction_counts_with_their_agreement_and_split() {
     let dir = tempfile::tempdir().unwrap();
@@ -516,13 +527,7 @@ fn report_renders_instruction_counts_with_their_agreement_and_split() {
         cost("other-stack", WorkloadKind::Read, 1, 600_000),
         cost("other-stack", WorkloadKind::Read, 2, 612_000),
     ];
-    let lines: Vec<String> = costs
-        .iter()
-        .map(|c| serde_json::to_string(c).unwrap())
-        .collect();
-    std::fs::write(dir.path().join("cost.jsonl"), lines.join("\n")).unwrap();
-    let out = loadgen::report::render_report(&path, dir.path()).unwrap();
-    let md = std::fs::read_to_string(&out.summary).unwrap();
+    let md = summary_with_costs(dir.path(), &path, &costs);
     assert!(
         md.contains("## Instructions per request (callgrind)"),
         "{md}"
@@ -568,13 +573,7 @@ fn two_cost_commands_are_compared_column_to_column() {
         later(cost("other-stack", WorkloadKind::Read, 1, 612_000)),
         later(cost(BASELINE, WorkloadKind::Hello, 1, 10_050)),
     ];
-    let lines: Vec<String> = costs
-        .iter()
-        .map(|c| serde_json::to_string(c).unwrap())
-        .collect();
-    std::fs::write(dir.path().join("cost.jsonl"), lines.join("\n")).unwrap();
-    let out = loadgen::report::render_report(&path, dir.path()).unwrap();
-    let md = std::fs::read_to_string(&out.summary).unwrap();
+    let md = summary_with_costs(dir.path(), &path, &costs);
     assert!(
         md.contains(
             "Column to column: the commands started at 2026-05-01T10:00:00Z and \

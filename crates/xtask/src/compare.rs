@@ -110,7 +110,19 @@ fn cost(loadgen: &Path, out: &Path, quick: bool) -> anyhow::Result<()> {
     let mut cmd = std::process::Command::new(loadgen);
     cmd.arg("cost").arg("--out").arg(out);
     if quick {
-        cmd.args(["--workloads", "hello,read", "--runs", "2"]);
+        // Each counted request waits 20 ms for the server to settle: a smoke run counts few.
+        cmd.args([
+            "--workloads",
+            "hello,read",
+            "--runs",
+            "2",
+            "--requests",
+            "100",
+            "--warmup",
+            "50",
+            "--seed",
+            "200",
+        ]);
     }
     run(&mut cmd)?;
     println!("cost column: {:.0} s", counting.elapsed().as_secs_f64());

@@ -9,7 +9,8 @@
 //! library) each function belongs to, split it into HTTP and framework, JSON, database,
 //! runtime, allocator and the rest ([`Category`]). Requests are sequential and their sequence
 //! is fixed by the workload's seeded generator, so the count does not depend on the machine's
-//! load. It still varies between server processes, by up to a few percent on some stacks:
+//! speed. It still varies between server processes, by up to a few percent on some stacks,
+//! and a little with the machine's load (so `loadgen cost` counts one process per core):
 //! under valgrind's serialised scheduler the interleaving of a server's threads decides how
 //! often futures are polled and woken, and hash seeds differ per process (the pause before
 //! each counted request removes most of it: [`settle_server`]). So every count is taken in
@@ -380,7 +381,8 @@ pub struct CostOptions {
     /// Tasks seeded through the API for the workloads that read or write existing tasks.
     pub seed: usize,
     pub runs: usize,
-    /// How long the server stays idle before each counted request ([`settle_server`]).
+    /// The pause before each counted request ([`settle_server`]), and before the counters
+    /// are zeroed.
     pub settle: Duration,
     /// This command's name for its counts ([`CostRecord::invocation`]).
     pub invocation: String,
@@ -596,7 +598,7 @@ impl Client {
     }
 
     /// Sends `n` requests of the generator's workload; how many were not answered as expected.
-    /// With `settle`, each is sent only once the server has gone idle and stayed so that long.
+    /// With `settle`, each is sent that long after the response before it.
     fn send_all(
         &mut self,
         generator: &mut RequestGen,

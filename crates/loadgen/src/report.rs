@@ -1655,6 +1655,21 @@ impl CostCell<'_> {
     }
 }
 
+/// Counts grouped by workload and stack, each cell with its runs.
+fn cost_cells<'a>(
+    records: impl Iterator<Item = &'a CostRecord>,
+) -> BTreeMap<CostKey, CostCell<'a>> {
+    let mut cells: BTreeMap<CostKey, CostCell<'a>> = BTreeMap::new();
+    for r in records {
+        cells
+            .entry((r.workload, stack_order(&r.stack)))
+            .or_insert_with(|| CostCell { runs: Vec::new() })
+            .runs
+            .push(r);
+    }
+    cells
+}
+
 /// Thousands of instructions: `412k`, or `2.3k` below 100k (`100k`, not `100.0k`, from
 /// 99,950 on).
 fn kilo(v: f64) -> String {
@@ -1672,14 +1687,7 @@ fn instructions(costs: &[CostRecord]) -> String {
     if valid.is_empty() {
         return String::new();
     }
-    let mut cells: BTreeMap<CostKey, CostCell<'_>> = BTreeMap::new();
-    for r in &valid {
-        cells
-            .entry((r.workload, stack_order(&r.stack)))
-            .or_insert_with(|| CostCell { runs: Vec::new() })
-            .runs
-            .push(r);
-    }
+    let cells = cost_cells(valid.iter().copied());
     let stacks: BTreeSet<(usize, String)> = cells.keys().map(|(_, s)| s.clone()).collect();
     let workloads: BTreeSet<WorkloadKind> = cells.keys().map(|(w, _)| *w).collect();
     let first = &valid[0];
@@ -1782,17 +1790,13 @@ fn instructions(costs: &[CostRecord]) -> String {
 /// How well two columns agree: the counts of the first two `loadgen cost` commands, cell by
 /// cell (the difference of their medians over the smaller). Empty with a single command.
 fn column_agreement(valid: &[&CostRecord]) -> String {
-    let mut columns: BTreeMap<&str, BTreeMap<CostKey, CostCell<'_>>> = BTreeMap::new();
-    for r in valid {
-        columns
-            .entry(r.invocation.as_str())
-            .or_default()
-            .entry((r.workload, stack_order(&r.stack)))
-            .or_insert_with(|| CostCell { runs: Vec::new() })
-            .runs
-            .push(r);
+    let mut commands: BTreeMap<&str, Vec<&CostRecord>> = BTreeMap::new();
+    for &r in valid {
+        commands.entry(r.invocation.as_str()).or_default().push(r);
     }
-    let mut columns = columns.into_iter();
+    let mut columns = commands
+        .into_iter()
+        .map(|(at, records)| (at, cost_cells(records.into_iter())));
     let (Some((first_at, first)), Some((second_at, second))) = (columns.next(), columns.next())
     else {
         return String::new();

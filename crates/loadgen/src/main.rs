@@ -89,11 +89,12 @@ struct CommonArgs {
     /// Runtime worker threads of the load generator [default: its cores]
     #[arg(long)]
     threads: Option<usize>,
-    /// Warm-up phase, discarded (e.g. 3s, 500ms) [default: run 3s; matrix: 100ms per trial,
-    /// --quick 50ms]
+    /// Warm-up phase, discarded (e.g. 3s, 500ms) [default: run 3s; matrix: 100ms per trial
+    /// or half a shorter trial, --quick 50ms]
     #[arg(long, value_parser = parse_duration)]
     warmup: Option<Duration>,
-    /// Measured phase [default: run 10s; matrix: 400ms per trial, --quick 200ms]
+    /// Measured phase [default: run 10s; matrix: at most 400ms per trial (see
+    /// --shortest-trial), --quick 200ms]
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
     /// Measure exactly this many requests instead of --duration (run only: matrix trials are
@@ -246,9 +247,14 @@ struct MatrixArgs {
     /// Rounds every cell runs before its intervals may stop it [default: 5; --quick: 2]
     #[arg(long)]
     min_rounds: Option<u32>,
-    /// Rounds no cell goes beyond [default: 30; --quick: 3]
+    /// Rounds no cell goes beyond [default: 200; --quick: 3]
     #[arg(long)]
     max_rounds: Option<u32>,
+    /// The shortest measured part of a trial: a closed-loop cell's trials are as long as its
+    /// slowest stack needs for each connection to complete 25 requests (at the warm-up
+    /// round's rate), between this and --duration
+    #[arg(long, value_parser = parse_duration, default_value = "100ms")]
+    shortest_trial: Duration,
     /// A cell starts no new round after this much time (e.g. 45s) [default: 45s, or 60s with
     /// --budget; --quick: 5s]
     #[arg(long, value_parser = parse_duration)]
@@ -991,6 +997,7 @@ async fn matrix_cmd(
     };
     let design = Design {
         trial: args.common.duration.unwrap_or(defaults.duration),
+        shortest_trial: args.shortest_trial,
         trial_warmup: args.common.warmup.unwrap_or(defaults.warmup),
         delete_requests: args.delete_requests.max(1),
         min_rounds: args
@@ -1012,7 +1019,7 @@ async fn matrix_cmd(
     let design = Design {
         max_rounds: args
             .max_rounds
-            .unwrap_or(if args.quick { 3 } else { 30 })
+            .unwrap_or(if args.quick { 3 } else { 200 })
             .max(design.min_rounds),
         ..design
     };

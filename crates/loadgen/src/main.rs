@@ -1246,9 +1246,12 @@ async fn matrix_cmd(
 /// A cell's outcome in a few lines: how it stopped and each stack's ratio to the baseline.
 fn describe_cell(summary: &CellSummary, records_path: &Path) -> String {
     let mut out = format!(
-        "{}: {} rounds in {:.0} s, {}{}",
+        "{}: {} rounds{} in {:.0} s, {}{}",
         summary.cell,
         summary.rounds,
+        summary
+            .trial_ms
+            .map_or_else(String::new, |t| format!(" of {t:.0} ms trials")),
         summary.seconds,
         summary.stop.describe(),
         if summary.redone > 0 {

@@ -910,26 +910,31 @@ fn precision(ctx: &Sections<'_>) -> String {
     if ctx.inputs.cells.is_empty() {
         return md;
     }
-    let mut table = Table::new(
-        [
-            "cell",
-            "rounds",
-            "stopped because",
-            "seconds",
-            "redone trials",
-        ],
-        "lrlrr",
-    );
+    // Cells record their trial length since trials were fitted to the cell; older
+    // summaries keep their table.
+    let fitted = ctx.inputs.cells.iter().any(|c| c.trial_ms.is_some());
+    let mut header = vec!["cell", "rounds"];
+    if fitted {
+        header.push("trial ms");
+    }
+    header.extend(["stopped because", "seconds", "redone trials"]);
+    let mut table = Table::new(header, if fitted { "lrrlrr" } else { "lrlrr" });
     let mut total = 0.0;
     for c in ctx.inputs.cells {
         total += c.seconds;
-        table.row([
-            c.cell.clone(),
-            c.rounds.to_string(),
+        let mut row = vec![c.cell.clone(), c.rounds.to_string()];
+        if fitted {
+            row.push(
+                c.trial_ms
+                    .map_or_else(|| "-".to_owned(), |t| format!("{t:.0}")),
+            );
+        }
+        row.extend([
             c.stop.describe().to_owned(),
             format!("{:.0}", c.seconds),
             c.redone.to_string(),
         ]);
+        table.row(row);
     }
     let budget = ctx
         .inputs

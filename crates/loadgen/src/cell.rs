@@ -9,9 +9,10 @@
 //!
 //! Trials are as short as the cell allows ([`Design::trial_length`]). On the 2-core VMs this
 //! was built on, a trial's throughput varies mostly by the state the machine happens to be in
-//! while it runs (the hypervisor's other guests: the same server measured 400 ms at a time
-//! varies 6-15 % from trial to trial, against 2.5-3.5 % expected from its 100 ms slices), not
-//! by the trial's length; so four 100 ms trials buy a narrower interval than one 400 ms trial.
+//! while it runs (most likely its host's other guests, whose load does not show as steal: the
+//! same server measured 400 ms at a time varied 6-15 % from trial to trial, where its 100 ms
+//! slices predicted 2.5-3.5 %), not by the trial's length; so four 100 ms trials buy a
+//! narrower interval than one 400 ms trial.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

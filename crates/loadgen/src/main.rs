@@ -274,7 +274,8 @@ struct MatrixArgs {
     /// this percent of it
     #[arg(long, default_value_t = 10.0)]
     other_limit_percent: f64,
-    /// Short preset: 50 ms + 200 ms trials, 2-3 rounds, connections 1,10, 1000 seeded tasks
+    /// Short preset: trials of at most 50 ms + 200 ms, 2-3 rounds, connections 1,10, 1000
+    /// seeded tasks
     #[arg(long)]
     quick: bool,
     /// Results directory (records.jsonl, cells.jsonl and command.txt are appended there as

@@ -34,7 +34,7 @@ use crate::stats::{self, Interval};
 use crate::workload::{SeededIds, Workload, WorkloadKind};
 
 /// How the cells are measured.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Design {
     /// The longest measured part of a trial (a `delete` trial measures a fixed count
     /// instead); closed-loop cells of fast stacks take shorter ones ([`Design::trial_length`]).
@@ -84,7 +84,7 @@ impl Default for Design {
 }
 
 /// Requests each connection of a cell's slowest stack completes in one trial, at least.
-const COMPLETIONS_PER_CONNECTION: f64 = 25.0;
+pub const COMPLETIONS_PER_CONNECTION: f64 = 25.0;
 
 /// How a cell's counted trials are timed, chosen after its warm-up round.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -9,12 +9,15 @@
 //! library) each function belongs to, split it into HTTP and framework, JSON, database,
 //! runtime, allocator and the rest ([`Category`]). Requests are sequential and their sequence
 //! is fixed by the workload's seeded generator, so the count does not depend on the machine's
-//! speed. It still varies between server processes, by up to a few percent on some stacks,
-//! and a little with the machine's load (so `loadgen cost` counts one process per core):
-//! under valgrind's serialised scheduler the interleaving of a server's threads decides how
-//! often futures are polled and woken, and hash seeds differ per process (the pause before
-//! each counted request removes most of it: [`settle_server`]). So every count is taken in
-//! `runs` fresh processes, and the report gives their median and spread; every command is one
+//! speed. valgrind runs one thread of a process at a time, and which thread runs after a
+//! hand-off (a query passed to the database thread, its answer passed back) is up to the
+//! kernel: under its ordinary scheduling that race made counts of such stacks differ by up to
+//! 7 % between processes, and move with the machine's load. So each server process runs on a
+//! core of its own at real-time priority ([`Schedule::RunToBlock`]), where a thread runs on
+//! until it blocks and the same requests interleave the threads alike in every process; the
+//! pause before each counted request ([`settle_server`]) lets the server finish the last one
+//! first. Hash seeds still differ per process, so every count is taken in `runs` fresh
+//! processes, and the report gives their median and spread; every command is one
 //! column ([`CostRecord::invocation`]), and the report compares two columns cell by cell.
 
 use std::collections::BTreeMap;
@@ -346,9 +349,75 @@ pub struct CostRecord {
     /// The server binary's build profile.
     pub build_profile: Option<String>,
     pub valgrind: String,
+    /// How the server's threads were scheduled ([`Schedule::Shared`] in records from before
+    /// the choice).
+    #[serde(default = "Schedule::before_the_choice")]
+    pub schedule: Schedule,
     pub git_commit: Option<String>,
     /// UTC, RFC 3339.
     pub date: String,
+}
+
+/// How the server process's threads take turns under valgrind, which runs one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// The process pinned to a core of its own at real-time priority (`taskset`, `chrt -f
+    /// 1`): a thread that hands work to another (a request to the database thread, an answer
+    /// back) runs on until it blocks, so the same requests always interleave the threads
+    /// alike. Needs the right to raise priority (root or `CAP_SYS_NICE`).
+    RunToBlock,
+    /// The kernel's ordinary scheduling, on any core: which thread runs after a hand-off is a
+    /// race, so counts of stacks whose database calls cross threads vary by process (up to
+    /// 7 % measured).
+    Shared,
+}
+
+impl Schedule {
+    /// What records from before the choice were counted with.
+    const fn before_the_choice() -> Self {
+        Self::Shared
+    }
+
+    /// Its name in records and flags.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::RunToBlock => "run-to-block",
+            Self::Shared => "shared",
+        }
+    }
+
+    /// The command prefix that schedules a process this way on `core`.
+    fn prefix(self, core: usize) -> Vec<String> {
+        match self {
+            Self::RunToBlock => ["taskset", "-c", &core.to_string(), "chrt", "-f", "1"]
+                .map(str::to_owned)
+                .to_vec(),
+            Self::Shared => Vec::new(),
+        }
+    }
+
+    /// Whether this machine lets loadgen schedule a process this way (`chrt` exists and may
+    /// raise priority); the error says why not.
+    pub fn available(self) -> anyhow::Result<()> {
+        let prefix = self.prefix(0);
+        let Some((program, args)) = prefix.split_first() else {
+            return Ok(());
+        };
+        let out = Command::new(program)
+            .args(args)
+            .arg("true")
+            .output()
+            .with_context(|| format!("cannot run {program}"))?;
+        if !out.status.success() {
+            bail!(
+                "{} true: {}",
+                prefix.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Reads `cost.jsonl`; an empty list if the file does not exist.
@@ -390,8 +459,7 @@ pub struct CostOptions {
     pub dir: PathBuf,
     pub valgrind: String,
     pub callgrind_control: String,
-    /// Cores the valgrind process is pinned to (`taskset -c`), if any.
-    pub cores: Option<String>,
+    pub schedule: Schedule,
     pub git_commit: Option<String>,
 }
 
@@ -406,20 +474,21 @@ pub fn valgrind_version(valgrind: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Counts every workload of `opts` for one stack in one fresh server process (`run`, from 1);
-/// `progress` gets each count as it is taken.
+/// Counts every workload of `opts` for one stack in one fresh server process (`run`, from 1)
+/// on `core` (where [`Schedule`] pins it); `progress` gets each count as it is taken.
 pub fn count_stack(
     opts: &CostOptions,
     stack: &str,
     binary: &Path,
-    run: usize,
+    (run, core): (usize, usize),
     mut progress: impl FnMut(&CostRecord),
 ) -> anyhow::Result<Vec<CostRecord>> {
     let valgrind = valgrind_version(&opts.valgrind)?;
     let out = opts.dir.join(format!("callgrind.{stack}.{run}.out"));
     // Dumps of an earlier attempt would be mistaken for this one's.
     remove_dumps(&out)?;
-    let wrapper = vec![
+    let mut wrapper = opts.schedule.prefix(core);
+    wrapper.extend([
         opts.valgrind.clone(),
         "--tool=callgrind".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
@@ -429,11 +498,10 @@ pub fn count_stack(
                 .join(format!("valgrind.{stack}.{run}.log"))
                 .display()
         ),
-    ];
+    ]);
     let spec = ServerSpec {
         workers: 1,
         pool_size: Some(2),
-        cores: opts.cores.clone(),
         wrapper,
         startup_timeout: Duration::from_secs(300),
         ..ServerSpec::new(binary)
@@ -465,6 +533,7 @@ pub fn count_stack(
             split: profile.split(),
             build_profile: crate::record::build_profile_of(binary),
             valgrind: valgrind.clone(),
+            schedule: opts.schedule,
             git_commit: opts.git_commit.clone(),
             date: crate::record::utc_now_rfc3339(),
         };
@@ -641,6 +710,31 @@ fn settle_server(settle: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_from_before_the_schedule_choice_read_as_shared() {
+        let line = r#"{"schema_version":1,"stack":"s","db":"sqlite","workload":"read","run":1,
+            "warmup":100,"requests":300,"seeded":1000,"errors":0,"instructions":3000,
+            "per_request":10.0,"split":{},"build_profile":null,"valgrind":"v","git_commit":null,
+            "date":"d"}"#;
+        let old: CostRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(old.schedule, Schedule::Shared);
+        let mut new = old.clone();
+        new.schedule = Schedule::RunToBlock;
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(text.contains(r#""schedule":"run-to-block""#), "{text}");
+        assert_eq!(serde_json::from_str::<CostRecord>(&text).unwrap(), new);
+    }
+
+    #[test]
+    fn run_to_block_pins_the_process_and_raises_its_priority() {
+        assert_eq!(
+            Schedule::RunToBlock.prefix(1).join(" "),
+            "taskset -c 1 chrt -f 1"
+        );
+        assert!(Schedule::Shared.prefix(1).is_empty());
+        assert!(Schedule::Shared.available().is_ok());
+    }
 
     #[test]
     fn functions_count_where_their_first_non_std_crate_belongs() {

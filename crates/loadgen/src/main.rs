@@ -314,6 +314,12 @@ struct CostArgs {
     /// Server processes counted at once [default: the cores]
     #[arg(long)]
     jobs: Option<usize>,
+    /// How each server's threads take turns: run-to-block (each process on a core of its own
+    /// at real-time priority, so counts repeat; needs root or CAP_SYS_NICE) or shared (the
+    /// kernel's ordinary scheduling; counts vary by process) [default: run-to-block where
+    /// allowed, else shared with a warning]
+    #[arg(long)]
+    schedule: Option<loadgen::cost::Schedule>,
     /// Results directory: cost.jsonl and command.txt are appended there, callgrind's dumps go
     /// to OUT/callgrind/
     #[arg(long, default_value = "results/latest")]
@@ -592,7 +598,7 @@ fn servers_or_registry(
 }
 
 fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
-    use loadgen::cost::{self, CostOptions};
+    use loadgen::cost::{self, CostOptions, Schedule};
     let started = std::time::Instant::now();
     // Instructions are counted for the Rust stacks: an interpreter under callgrind takes
     // minutes to start, and its cost does not split by crate.
@@ -602,6 +608,25 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
         "--requests and --runs must be at least 1"
     );
     let valgrind = cost::valgrind_version(&args.valgrind)?;
+    let schedule = match args.schedule {
+        Some(schedule) => {
+            schedule
+                .available()
+                .with_context(|| format!("--schedule {}", schedule.name()))?;
+            schedule
+        }
+        None => match Schedule::RunToBlock.available() {
+            Ok(()) => Schedule::RunToBlock,
+            Err(err) => {
+                eprintln!(
+                    "loadgen: warning: cannot run the servers at real-time priority ({err:#}); \
+                     counting with --schedule shared, whose counts vary from process to process \
+                     by up to several percent (the records say so)"
+                );
+                Schedule::Shared
+            }
+        },
+    };
     let dir = args.out.join("callgrind");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     record::append_line(
@@ -627,7 +652,7 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
         dir,
         valgrind: args.valgrind.clone(),
         callgrind_control: args.callgrind_control.clone(),
-        cores: None,
+        schedule,
         git_commit: Provenance::collect().git_commit,
     };
     // Every (server, run) is a process of its own; runs of one server go at different times.
@@ -638,17 +663,20 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
                 .map(move |(name, binary)| (name, binary, run))
         })
         .collect();
+    let cores = loadgen::monitor::allowed_cores();
     let jobs = args
         .jobs
-        .unwrap_or_else(|| loadgen::monitor::allowed_cores().len())
+        .unwrap_or(cores.len())
         .clamp(1, processes.len().max(1));
     let path = args.out.join("cost.jsonl");
     eprintln!(
         "counting {} server(s) x {} workload(s) x {} run(s) under {valgrind}, {jobs} processes at \
-         a time: {} warm-up + {} counted requests each, the counted ones {} ms apart; appending to {}",
+         a time, scheduled {}: {} warm-up + {} counted requests each, the counted ones {} ms \
+         apart; appending to {}",
         servers.len(),
         opts.workloads.len(),
         opts.runs,
+        opts.schedule.name(),
         opts.warmup,
         opts.requests,
         opts.settle.as_millis(),
@@ -658,8 +686,11 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
     let written = std::sync::Mutex::new(());
     let failures: Vec<anyhow::Error> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
-            .map(|_| {
-                scope.spawn(|| {
+            .map(|job| {
+                // With run-to-block, each job's processes have a core of their own.
+                let core = cores.get(job % cores.len().max(1)).copied().unwrap_or(0);
+                let (queue, written, opts, path) = (&queue, &written, &opts, &path);
+                scope.spawn(move || {
                     let mut failures = Vec::new();
                     loop {
                         let next = queue
@@ -669,7 +700,7 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
                         let Some((name, binary, run)) = next else {
                             break;
                         };
-                        let counted = cost::count_stack(&opts, name, binary, run, |rec| {
+                        let counted = cost::count_stack(opts, name, binary, (run, core), |rec| {
                             let _guard = written
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -687,7 +718,7 @@ fn cost_cmd(args: &CostArgs) -> anyhow::Result<()> {
                             );
                             let line =
                                 serde_json::to_string(rec).expect("a cost record serialises");
-                            if let Err(err) = record::append_line(&path, &line) {
+                            if let Err(err) = record::append_line(path, &line) {
                                 eprintln!("loadgen: error: {err:#}");
                             }
                         });
@@ -949,17 +980,53 @@ async fn run_cmd(args: RunArgs, pinning: Option<Pinning>, threads: usize) -> any
     Ok(())
 }
 
+/// The trial timings `loadgen matrix` starts from, `--quick` or not.
+const fn matrix_defaults(quick: bool) -> &'static Defaults {
+    if quick {
+        &QUICK_DEFAULTS
+    } else {
+        &MATRIX_DEFAULTS
+    }
+}
+
+/// The measurement design of `loadgen matrix`'s flags; with none, [`Design::default`] (tested).
+fn design_of(args: &MatrixArgs) -> Design {
+    let defaults = matrix_defaults(args.quick);
+    let full = Design::default();
+    let min_rounds = args
+        .min_rounds
+        .unwrap_or(if args.quick { 2 } else { full.min_rounds })
+        .max(2);
+    Design {
+        trial: args.common.duration.unwrap_or(defaults.duration),
+        shortest_trial: args.shortest_trial,
+        trial_warmup: args.common.warmup.unwrap_or(defaults.warmup),
+        delete_requests: args.delete_requests.max(1),
+        min_rounds,
+        max_rounds: args
+            .max_rounds
+            .unwrap_or(if args.quick { 3 } else { full.max_rounds })
+            .max(min_rounds),
+        budget: args.cell_budget.unwrap_or(match () {
+            () if args.quick => Duration::from_secs(5),
+            () if args.budget.is_some() => Duration::from_secs(60),
+            () => full.budget,
+        }),
+        target: args.target_percent / 100.0,
+        max_redos: full.max_redos,
+        steal_limit: args.steal_limit_percent / 100.0,
+        other_limit: args.other_limit_percent / 100.0,
+        probe: false,
+    }
+}
+
 async fn matrix_cmd(
     args: MatrixArgs,
     pinning: Option<Pinning>,
     threads: usize,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let defaults = if args.quick {
-        &QUICK_DEFAULTS
-    } else {
-        &MATRIX_DEFAULTS
-    };
+    let defaults = matrix_defaults(args.quick);
     // The default group stands in only when no group of either kind is given.
     let phases = if args.phase.is_empty() && args.open_ladder.is_empty() {
         vec![Phase {
@@ -996,34 +1063,7 @@ async fn matrix_cmd(
             .position(|(n, _)| n == b)
             .with_context(|| format!("--baseline {b} is not one of the servers being compared"))?,
     };
-    let design = Design {
-        trial: args.common.duration.unwrap_or(defaults.duration),
-        shortest_trial: args.shortest_trial,
-        trial_warmup: args.common.warmup.unwrap_or(defaults.warmup),
-        delete_requests: args.delete_requests.max(1),
-        min_rounds: args
-            .min_rounds
-            .unwrap_or(if args.quick { 2 } else { 5 })
-            .max(2),
-        max_rounds: 0,
-        budget: args.cell_budget.unwrap_or(Duration::from_secs(match () {
-            () if args.quick => 5,
-            () if args.budget.is_some() => 60,
-            () => 45,
-        })),
-        target: args.target_percent / 100.0,
-        max_redos: 2,
-        steal_limit: args.steal_limit_percent / 100.0,
-        other_limit: args.other_limit_percent / 100.0,
-        probe: false,
-    };
-    let design = Design {
-        max_rounds: args
-            .max_rounds
-            .unwrap_or(if args.quick { 3 } else { 200 })
-            .max(design.min_rounds),
-        ..design
-    };
+    let design = design_of(&args);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let records_path = args.out.join("records.jsonl");
@@ -1278,16 +1318,44 @@ mod tests {
 
     /// The server settings `loadgen matrix` starts `name` with, given `flags`, on one core.
     fn started_with(name: &str, flags: &[&str]) -> (usize, Option<usize>) {
-        let cli = Cli::try_parse_from(["loadgen", "matrix"].iter().chain(flags)).unwrap();
-        let Command::Matrix(args) = cli.command else {
-            unreachable!("parsed as matrix")
-        };
+        let args = matrix_args(flags);
         let pinning = Pinning {
             server: vec![0],
             loadgen: vec![1],
         };
         let spec = server_spec(&args.common, name, PathBuf::from("server"), Some(&pinning));
         (spec.workers, spec.pool_size)
+    }
+
+    fn matrix_args(flags: &[&str]) -> MatrixArgs {
+        let cli = Cli::try_parse_from(["loadgen", "matrix"].iter().chain(flags)).unwrap();
+        let Command::Matrix(args) = cli.command else {
+            unreachable!("parsed as matrix")
+        };
+        args
+    }
+
+    #[test]
+    fn the_matrix_flags_default_to_the_default_design() {
+        assert_eq!(design_of(&matrix_args(&[])), Design::default());
+        let quick = design_of(&matrix_args(&["--quick"]));
+        assert_eq!((quick.min_rounds, quick.max_rounds), (2, 3));
+        let capped = design_of(&matrix_args(&["--min-rounds", "9", "--max-rounds", "4"]));
+        assert_eq!((capped.min_rounds, capped.max_rounds), (9, 9));
+    }
+
+    #[test]
+    fn the_shortest_trial_help_states_the_requests_per_connection() {
+        let help = <Cli as clap::CommandFactory>::command()
+            .find_subcommand_mut("matrix")
+            .and_then(|m| {
+                m.get_arguments()
+                    .find(|a| a.get_id() == "shortest_trial")
+                    .and_then(|a| a.get_help().map(ToString::to_string))
+            })
+            .expect("matrix has --shortest-trial");
+        let requests = format!("{} requests", loadgen::cell::COMPLETIONS_PER_CONNECTION);
+        assert!(help.contains(&requests), "{help:?} should say {requests}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use harness::{DbKind, Runtime};
 
 use crate::cell::CellSummary;
 use crate::checks::Checks;
-use crate::cost::{self, Category, CostRecord};
+use crate::cost::{self, Category, CostRecord, Schedule};
 use crate::engine::{LatencySummary, new_histogram};
 use crate::record::{self, DbNetwork, Deployment, Flag, LoadModelKind, Record, decode_histogram};
 use crate::stats::{self, Interval};
@@ -1688,7 +1688,19 @@ fn kilo(v: f64) -> String {
 /// (5b) The noise-free cost column: instructions per request under callgrind, split by the
 /// crates they ran in, and how well the runs agree.
 fn instructions(costs: &[CostRecord]) -> String {
-    let valid: Vec<&CostRecord> = costs.iter().filter(|r| r.errors == 0).collect();
+    let answered: Vec<&CostRecord> = costs.iter().filter(|r| r.errors == 0).collect();
+    // Counts taken under different schedules are different measurements: the run-to-block
+    // ones stand where there are any.
+    let schedule = if answered.iter().any(|r| r.schedule == Schedule::RunToBlock) {
+        Schedule::RunToBlock
+    } else {
+        Schedule::Shared
+    };
+    let valid: Vec<&CostRecord> = answered
+        .iter()
+        .copied()
+        .filter(|r| r.schedule == schedule)
+        .collect();
     if valid.is_empty() {
         return String::new();
     }
@@ -1704,18 +1716,43 @@ fn instructions(costs: &[CostRecord]) -> String {
     } else {
         String::new()
     };
-    let mut md = format!(
-        "## Instructions per request (callgrind)\n\n\
-         Each server ran under valgrind's callgrind on SQLite with one worker; one client sent \
-         {} warm-up requests of a workload one at a time, then the counters were zeroed and \
-         {} more counted{pause}. The figure is the server's instructions (every thread) over the \
-         counted requests: it does not depend on the machine's speed. It does vary between \
-         server processes (thread interleaving under valgrind's serialised scheduler, per-process \
-         hash seeds) and a little with the machine's load (so processes are counted one per \
-         core), so each count is taken in several fresh processes; the table gives the median, \
-         ratios to the first stack, and the spread is below. {}\n\n",
-        first.warmup, first.requests, first.valgrind
-    );
+    let mut md = match schedule {
+        Schedule::Shared => format!(
+            "## Instructions per request (callgrind)\n\n\
+             Each server ran under valgrind's callgrind on SQLite with one worker; one client \
+             sent {} warm-up requests of a workload one at a time, then the counters were zeroed \
+             and {} more counted{pause}. The figure is the server's instructions (every thread) \
+             over the counted requests: it does not depend on the machine's speed. It does vary \
+             between server processes (thread interleaving under valgrind's serialised \
+             scheduler, per-process hash seeds) and a little with the machine's load (so \
+             processes are counted one per core), so each count is taken in several fresh \
+             processes; the table gives the median, ratios to the first stack, and the spread is \
+             below. {}\n\n",
+            first.warmup, first.requests, first.valgrind
+        ),
+        Schedule::RunToBlock => format!(
+            "## Instructions per request (callgrind)\n\n\
+             Each server ran under valgrind's callgrind on SQLite with one worker, on a core of \
+             its own at real-time priority: valgrind runs one thread at a time, and this way a \
+             thread that hands work to another (a query to the database thread, its answer \
+             back) runs on until it blocks, so the same requests interleave the threads alike in \
+             every process. One client sent {} warm-up requests of a workload one at a time, \
+             then the counters were zeroed and {} more counted{pause}. The figure is the \
+             server's instructions (every thread) over the counted requests: it depends neither \
+             on the machine's speed nor on which thread the kernel happens to run first. Each \
+             count is taken in several fresh processes (hash seeds differ); the table gives the \
+             median, ratios to the first stack, and the spread is below. {}\n\n",
+            first.warmup, first.requests, first.valgrind
+        ),
+    };
+    let set_aside = answered.len() - valid.len();
+    if set_aside > 0 {
+        let _ = write!(
+            md,
+            "{set_aside} count(s) taken under the kernel's ordinary scheduling are set aside \
+             (see cost.jsonl).\n\n"
+        );
+    }
     let baseline = stacks.iter().next().cloned();
     let mut header = vec!["workload".to_owned()];
     header.extend(stacks.iter().map(|(_, s)| s.clone()));

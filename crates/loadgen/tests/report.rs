@@ -7,7 +7,7 @@ use std::path::Path;
 
 use harness::DbKind;
 use harness::stacks::roles::{PROBE_PAIR, PUBLISHED_TODO, PYTHON_BASELINE, RUST_LIMIT};
-use loadgen::cost::{COST_SCHEMA_VERSION, Category, CostRecord};
+use loadgen::cost::{COST_SCHEMA_VERSION, Category, CostRecord, Schedule};
 use loadgen::engine::{ErrorCounts, LatencySummary, new_histogram};
 use loadgen::record::{
     self, DbNetwork, Deployment, LoadModelKind, LoadgenUsage, Noise, Provenance, Record, Results,
@@ -501,6 +501,7 @@ fn cost(stack: &str, workload: WorkloadKind, run: usize, per_request: u64) -> Co
         .into(),
         build_profile: Some("bench-release".to_owned()),
         valgrind: "valgrind-3.19.0".to_owned(),
+        schedule: Schedule::RunToBlock,
         git_commit: None,
         date: "2026-05-01T10:00:00Z".to_owned(),
     }
@@ -551,6 +552,40 @@ fn report_renders_instruction_counts_with_their_agreement_and_split() {
         md.contains("| read | base-stack | 100k | — | 200k |"),
         "{md}"
     );
+}
+
+#[test]
+fn counts_of_the_ordinary_schedule_give_way_to_run_to_block_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_records(dir.path(), &records());
+    let shared = |mut c: CostRecord| {
+        c.schedule = Schedule::Shared;
+        c.invocation = "2026-04-01T10:00:00Z".to_owned();
+        c
+    };
+    let costs = [
+        shared(cost(BASELINE, WorkloadKind::Read, 1, 350_000)),
+        shared(cost(BASELINE, WorkloadKind::Read, 2, 380_000)),
+        cost(BASELINE, WorkloadKind::Read, 1, 400_000),
+        cost(BASELINE, WorkloadKind::Read, 2, 400_400),
+    ];
+    let md = summary_with_costs(dir.path(), &path, &costs);
+    assert!(md.contains("| read | 400k |"), "{md}");
+    assert!(
+        md.contains("on a core of its own at real-time priority"),
+        "{md}"
+    );
+    assert!(
+        md.contains("2 count(s) taken under the kernel's ordinary scheduling are set aside"),
+        "{md}"
+    );
+    // Only one run-to-block command: no columns to compare.
+    assert!(!md.contains("Column to column"), "{md}");
+    // With the shared counts alone, the table is theirs and says how they vary.
+    let md = summary_with_costs(dir.path(), &path, &costs[..2]);
+    assert!(md.contains("| read | 365k |"), "{md}");
+    assert!(md.contains("valgrind's serialised scheduler"), "{md}");
+    assert!(!md.contains("set aside"), "{md}");
 }
 
 #[test]

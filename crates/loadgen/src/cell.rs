@@ -7,12 +7,12 @@
 //! interval is as narrow as asked, or the cell's time budget is spent; trials on a disturbed
 //! machine (CPU steal, other processes) are redone, and kept in the records, marked.
 //!
-//! Trials are as short as the cell allows ([`Design::trial_length`]). On the 2-core VMs this
-//! was built on, a trial's throughput varies mostly by the state the machine happens to be in
-//! while it runs (most likely its host's other guests, whose load does not show as steal: the
-//! same server measured 400 ms at a time varied 6-15 % from trial to trial, where its 100 ms
-//! slices predicted 2.5-3.5 %), not by the trial's length; so four 100 ms trials buy a
-//! narrower interval than one 400 ms trial.
+//! Each stack's trials are as short as its rate allows ([`Design::trial_length`]). On the
+//! 2-core VMs this was built on, a trial's throughput varies mostly by the state the machine
+//! happens to be in while it runs (most likely its host's other guests, whose load does not
+//! show as steal: the same server measured 400 ms at a time varied 6-15 % from trial to
+//! trial, where its 100 ms slices predicted 2.5-3.5 %), not by the trial's length; so four
+//! 100 ms trials buy a narrower interval than one 400 ms trial.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,7 +83,7 @@ impl Default for Design {
     }
 }
 
-/// Requests each connection of a cell's slowest stack completes in one trial, at least.
+/// Requests each connection of a stack completes in one trial, at least.
 pub const COMPLETIONS_PER_CONNECTION: f64 = 25.0;
 
 /// How a cell's counted trials are timed, chosen after its warm-up round.
@@ -96,31 +96,38 @@ struct Timing {
 }
 
 impl Design {
-    /// A closed-loop cell's trial: long enough for every connection of the slowest stack to
+    /// A stack's trial in a closed-loop cell: long enough for each of its connections to
     /// complete [`COMPLETIONS_PER_CONNECTION`] requests at the rate the warm-up round saw (its
     /// mean latency is connections / throughput, by Little's law), so that a trial counts
-    /// enough answers of every stack; at least [`Design::shortest_trial`], at most
-    /// [`Design::trial`]. Open-loop cells, whose trials must hold enough requests for their
-    /// latency percentiles, and cells without a usable warm-up rate take [`Design::trial`].
-    fn trial_length(&self, model: LoadModel, connections: usize, rates: &[f64]) -> Duration {
-        let slowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
-        if model != LoadModel::Closed || !(slowest.is_finite() && slowest > 0.0) {
+    /// enough of its answers; at least [`Design::shortest_trial`], at most [`Design::trial`].
+    /// Each stack's trials fit its own rate: a throughput is a rate whatever the window, and a
+    /// slow stack beside fast ones no longer lengthens their trials, so a round is shorter and
+    /// a cell gets more of them. Open-loop cells, whose trials must hold enough requests for
+    /// their latency percentiles, and stacks without a usable warm-up rate take
+    /// [`Design::trial`].
+    fn trial_length(&self, model: LoadModel, connections: usize, rate: f64) -> Duration {
+        if model != LoadModel::Closed || !(rate.is_finite() && rate > 0.0) {
             return self.trial;
         }
-        let seconds = COMPLETIONS_PER_CONNECTION * connections.max(1) as f64 / slowest;
+        let seconds = COMPLETIONS_PER_CONNECTION * connections.max(1) as f64 / rate;
         Duration::from_secs_f64(seconds.min(self.trial.as_secs_f64()))
             .clamp(self.shortest_trial.min(self.trial), self.trial)
     }
 
-    /// The counted trials' timing of a cell whose warm-up round saw `rates`.
-    fn timing(&self, plan: &CellPlan, rates: &[f64]) -> Timing {
-        let trial = self.trial_length(plan.model, plan.connections, rates);
-        Timing {
-            trial,
-            warmup: self.trial_warmup.min(trial / 2),
-            fixed: (plan.workload == WorkloadKind::Delete)
-                .then(|| delete_count(rates, trial, self)),
-        }
+    /// Each stack's counted trials' timing in a cell whose warm-up round saw `rates`.
+    fn timings(&self, plan: &CellPlan, rates: &[f64]) -> Vec<Timing> {
+        rates
+            .iter()
+            .map(|&rate| {
+                let trial = self.trial_length(plan.model, plan.connections, rate);
+                Timing {
+                    trial,
+                    warmup: self.trial_warmup.min(trial / 2),
+                    fixed: (plan.workload == WorkloadKind::Delete)
+                        .then(|| delete_count(rate, trial, self)),
+                }
+            })
+            .collect()
     }
 
     /// A cell's budget when all cells share `total` (Kalibera and Jones: spend the time where
@@ -417,10 +424,15 @@ pub struct CellSummary {
     pub seconds: f64,
     /// Disturbed trials that were redone.
     pub redone: u32,
-    /// The measured part of each counted trial, in milliseconds ([`Design::trial_length`]);
-    /// absent in summaries from before trials were fitted to the cell (all 400 ms).
+    /// The measured part of the slowest stack's counted trials, in milliseconds
+    /// ([`Design::trial_length`]); absent in summaries from before trials were fitted to the
+    /// cell (all 400 ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_ms: Option<f64>,
+    /// ... of the fastest stack's; absent in summaries from before each stack's trials were
+    /// fitted to its own rate (all as long as the slowest stack's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortest_trial_ms: Option<f64>,
     /// Stacks whose server did not exit cleanly on SIGTERM after the cell.
     pub unclean_shutdowns: Vec<String>,
     pub run: String,
@@ -542,7 +554,14 @@ pub async fn run_cell(
             unclean.push(name);
         }
     }
-    let (rounds, stop, redone, timing) = outcome?;
+    let (rounds, stop, redone, timings) = outcome?;
+    let trial_ms = |pick: fn(Duration, Duration) -> Duration| {
+        timings
+            .iter()
+            .map(|t| t.trial)
+            .reduce(pick)
+            .map(|t| t.as_secs_f64() * 1e3)
+    };
     Ok(CellSummary {
         cell,
         baseline: ctx.contenders[ctx.baseline].name.clone(),
@@ -552,21 +571,22 @@ pub async fn run_cell(
         target: design.target,
         seconds: started.elapsed().as_secs_f64(),
         redone,
-        trial_ms: Some(timing.trial.as_secs_f64() * 1e3),
+        trial_ms: trial_ms(Duration::max),
+        shortest_trial_ms: trial_ms(Duration::min),
         unclean_shutdowns: unclean,
         run: ctx.run.to_owned(),
     })
 }
 
 /// The warm-up round and the counted rounds; (rounds, why they stopped, trials redone, how
-/// the counted trials were timed).
+/// each stack's counted trials were timed).
 async fn rounds(
     plan: &CellPlan,
     cell: &str,
     running: &mut [Running],
     ctx: &Context<'_>,
     progress: Progress<'_>,
-) -> anyhow::Result<(u32, Stop, u32, Timing)> {
+) -> anyhow::Result<(u32, Stop, u32, Vec<Timing>)> {
     let design = ctx.design;
     let started = Instant::now();
     let mut rng = Rng::new(seed_of(cell));
@@ -575,13 +595,16 @@ async fn rounds(
     let mut redone = 0;
     let mut round_seconds = 0.0f64;
     // The warm-up round only wakes the servers up: its trials are short and timed. The rates
-    // it sees set the counted trials' length, and a delete trial's fixed count (each id is
-    // deleted once, so the pool must last): about a trial's worth, the same for every stack.
-    let mut timing = Timing {
-        trial: design.trial_warmup,
-        warmup: design.trial_warmup,
-        fixed: None,
-    };
+    // it sees set each stack's counted trials' length, and its delete trials' fixed count
+    // (each id is deleted once, so the pool must last): about a trial's worth.
+    let mut timings = vec![
+        Timing {
+            trial: design.trial_warmup,
+            warmup: design.trial_warmup,
+            fixed: None,
+        };
+        running.len()
+    ];
     for round in 0..=design.max_rounds {
         let round_start = Instant::now();
         let mut order: Vec<usize> = (0..running.len()).collect();
@@ -598,7 +621,7 @@ async fn rounds(
                     round,
                     position,
                     attempt,
-                    timing,
+                    timings[i],
                 )
                 .await?;
                 let disturbed = disturbance(&rec, design);
@@ -626,7 +649,7 @@ async fn rounds(
             }
         }
         if round == 0 {
-            timing = design.timing(plan, &throughput);
+            timings = design.timings(plan, &throughput);
             continue;
         }
         table.push(throughput);
@@ -635,33 +658,35 @@ async fn rounds(
         progress(round, widest);
         let n = round;
         if n >= design.min_rounds && widest.is_some_and(|w| w <= design.target) {
-            return Ok((n, Stop::Reached, redone, timing));
+            return Ok((n, Stop::Reached, redone, timings));
         }
         if n >= design.max_rounds {
-            return Ok((n, Stop::MaxRounds, redone, timing));
+            return Ok((n, Stop::MaxRounds, redone, timings));
         }
         let elapsed = started.elapsed().as_secs_f64();
         if n >= design.min_rounds && elapsed + round_seconds > design.budget.as_secs_f64() {
-            return Ok((n, Stop::Budget, redone, timing));
+            return Ok((n, Stop::Budget, redone, timings));
         }
         if plan.workload.needs_delete_pool()
             && running
                 .iter()
                 .any(|r| r.ids.delete_ids.len() - r.ids.deletes_used() < 2 * r.most_deletes)
         {
-            return Ok((n, Stop::DeletePool, redone, timing));
+            return Ok((n, Stop::DeletePool, redone, timings));
         }
     }
     unreachable!("the loop returns at max_rounds")
 }
 
-/// The requests of a delete trial: the median warm-up rate times the trial's length, at
+/// The requests of a stack's delete trial: its warm-up rate times its trial's length, at
 /// least 100 and at most `delete_requests`.
-fn delete_count(warmup_rates: &[f64], trial: Duration, design: &Design) -> u64 {
-    let mut rates = warmup_rates.to_vec();
-    rates.sort_by(f64::total_cmp);
-    let median = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
-    ((median * trial.as_secs_f64()) as u64).clamp(100, design.delete_requests.max(100))
+fn delete_count(warmup_rate: f64, trial: Duration, design: &Design) -> u64 {
+    let requests = if warmup_rate.is_finite() {
+        warmup_rate.max(0.0) * trial.as_secs_f64()
+    } else {
+        0.0
+    };
+    (requests as u64).clamp(100, design.delete_requests.max(100))
 }
 
 /// A deterministic order for a cell's rounds (so a rerun visits the stacks alike).
@@ -901,62 +926,53 @@ mod tests {
             ..Design::default()
         };
         let trial = design.trial;
-        assert_eq!(
-            delete_count(&[3000.0, 4000.0, 2000.0, 9000.0], trial, &design),
-            2000
-        );
-        assert_eq!(delete_count(&[50_000.0], trial, &design), 5000);
-        assert_eq!(delete_count(&[10.0], trial, &design), 100);
-        assert_eq!(delete_count(&[], trial, &design), 100);
+        assert_eq!(delete_count(4000.0, trial, &design), 2000);
+        assert_eq!(delete_count(50_000.0, trial, &design), 5000);
+        assert_eq!(delete_count(10.0, trial, &design), 100);
+        assert_eq!(delete_count(f64::NAN, trial, &design), 100);
     }
 
     #[test]
-    fn trials_are_as_short_as_the_slowest_stack_allows() {
+    fn each_stack_trials_as_short_as_its_rate_allows() {
         let design = Design::default();
         let ms = Duration::from_millis;
         let closed = LoadModel::Closed;
         // One connection at 1,000 req/s: 25 answers take 25 ms, so the shortest trial.
-        assert_eq!(
-            design.trial_length(closed, 1, &[12_000.0, 1_000.0]),
-            ms(100)
-        );
-        // 64 connections, the slowest stack at 8,000 req/s: 64 x 25 / 8,000 s = 200 ms.
-        assert_eq!(
-            design.trial_length(closed, 64, &[40_000.0, 8_000.0]),
-            ms(200)
-        );
+        assert_eq!(design.trial_length(closed, 1, 1_000.0), ms(100));
+        // 64 connections at 8,000 req/s: 64 x 25 / 8,000 s = 200 ms.
+        assert_eq!(design.trial_length(closed, 64, 8_000.0), ms(200));
         // ... at 600 req/s it would take 2.7 s: the longest trial.
-        assert_eq!(design.trial_length(closed, 64, &[40_000.0, 600.0]), ms(400));
+        assert_eq!(design.trial_length(closed, 64, 600.0), ms(400));
         // No usable rate, or open loop: the longest trial.
-        assert_eq!(design.trial_length(closed, 64, &[40_000.0, 0.0]), ms(400));
-        assert_eq!(design.trial_length(closed, 1, &[]), ms(400));
+        assert_eq!(design.trial_length(closed, 64, 0.0), ms(400));
+        assert_eq!(design.trial_length(closed, 64, f64::NAN), ms(400));
         let open = LoadModel::Open { rate: 1000.0 };
-        assert_eq!(design.trial_length(open, 64, &[40_000.0]), ms(400));
-        // The warm-up is half a short trial, at most the design's.
+        assert_eq!(design.trial_length(open, 64, 40_000.0), ms(400));
+        // In one cell a fast stack's trials stay short beside a slow one's; the warm-up is
+        // half a short trial, at most the design's; a delete trial counts its own trial's worth.
         let plan = CellPlan {
             db: DbKind::Sqlite,
             workload: WorkloadKind::Delete,
             model: closed,
-            connections: 1,
+            connections: 10,
             network: None,
             deployment: None,
         };
         assert_eq!(
-            design.timing(&plan, &[2_000.0]),
-            Timing {
-                trial: ms(100),
-                warmup: ms(50),
-                fixed: Some(200)
-            }
+            design.timings(&plan, &[20_000.0, 500.0]),
+            [
+                Timing {
+                    trial: ms(100),
+                    warmup: ms(50),
+                    fixed: Some(2000)
+                },
+                Timing {
+                    trial: ms(400),
+                    warmup: ms(100),
+                    fixed: Some(200)
+                }
+            ]
         );
-        let slow = design.timing(
-            &CellPlan {
-                connections: 64,
-                ..plan
-            },
-            &[2_000.0],
-        );
-        assert_eq!((slow.trial, slow.warmup), (ms(400), ms(100)));
     }
 
     #[test]

@@ -250,8 +250,8 @@ struct MatrixArgs {
     /// Rounds no cell goes beyond [default: 200; --quick: 3]
     #[arg(long)]
     max_rounds: Option<u32>,
-    /// The shortest measured part of a trial: a closed-loop cell's trials are as long as its
-    /// slowest stack needs for each connection to complete 25 requests (at the warm-up
+    /// The shortest measured part of a trial: in a closed-loop cell, each stack's trials are
+    /// as long as it needs for each connection to complete 25 requests (at its warm-up
     /// round's rate), between this and --duration
     #[arg(long, value_parser = parse_duration, default_value = "100ms")]
     shortest_trial: Duration,
@@ -1290,9 +1290,12 @@ fn describe_cell(summary: &CellSummary, records_path: &Path) -> String {
         "{}: {} rounds{} in {:.0} s, {}{}",
         summary.cell,
         summary.rounds,
-        summary
-            .trial_ms
-            .map_or_else(String::new, |t| format!(" of {t:.0} ms trials")),
+        match (summary.shortest_trial_ms, summary.trial_ms) {
+            (Some(short), Some(long)) if short < long =>
+                format!(" of {short:.0}-{long:.0} ms trials"),
+            (_, Some(long)) => format!(" of {long:.0} ms trials"),
+            (_, None) => String::new(),
+        },
         summary.seconds,
         summary.stop.describe(),
         if summary.redone > 0 {

@@ -924,10 +924,13 @@ fn precision(ctx: &Sections<'_>) -> String {
         total += c.seconds;
         let mut row = vec![c.cell.clone(), c.rounds.to_string()];
         if fitted {
-            row.push(
-                c.trial_ms
-                    .map_or_else(|| "-".to_owned(), |t| format!("{t:.0}")),
-            );
+            row.push(match (c.shortest_trial_ms, c.trial_ms) {
+                (Some(short), Some(long)) if format!("{short:.0}") != format!("{long:.0}") => {
+                    format!("{short:.0}–{long:.0}")
+                }
+                (_, Some(long)) => format!("{long:.0}"),
+                (_, None) => "-".to_owned(),
+            });
         }
         row.extend([
             c.stop.describe().to_owned(),
@@ -1799,7 +1802,7 @@ fn instructions(costs: &[CostRecord]) -> String {
         );
     }
     md += &column_agreement(&valid);
-    let voided = costs.len() - valid.len();
+    let voided = costs.len() - answered.len();
     if voided > 0 {
         let _ = write!(
             md,

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use harness::DbKind;
 use harness::stacks::roles::{PROBE_PAIR, PUBLISHED_TODO, PYTHON_BASELINE, RUST_LIMIT};
+use loadgen::cell::{CellSummary, Stop};
 use loadgen::cost::{COST_SCHEMA_VERSION, Category, CostRecord, Schedule};
 use loadgen::engine::{ErrorCounts, LatencySummary, new_histogram};
 use loadgen::record::{
@@ -586,6 +587,16 @@ fn counts_of_the_ordinary_schedule_give_way_to_run_to_block_ones() {
     assert!(md.contains("| read | 365k |"), "{md}");
     assert!(md.contains("valgrind's serialised scheduler"), "{md}");
     assert!(!md.contains("set aside"), "{md}");
+    // Set-aside counts are not answered wrongly; a wrong answer voids a count of either kind.
+    assert!(!md.contains("answered wrongly"), "{md}");
+    let mut voided = costs.to_vec();
+    voided[3].errors = 1;
+    let md = summary_with_costs(dir.path(), &path, &voided);
+    assert!(
+        md.contains("2 count(s) taken under the kernel's ordinary scheduling are set aside")
+            && md.contains("1 count(s) had requests answered wrongly"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -816,4 +827,46 @@ fn the_python_rows_behind_nginx_and_pgbouncer_are_set_beside_the_published_claim
         !section.contains(PROBE_PAIR.0),
         "Python rows only: {section}"
     );
+}
+
+#[test]
+fn the_precision_table_gives_each_cells_trial_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_records(dir.path(), &records());
+    let cell = |name: &str, trial_ms: Option<f64>, shortest_trial_ms: Option<f64>| {
+        let summary = CellSummary {
+            cell: name.to_owned(),
+            baseline: BASELINE.to_owned(),
+            stacks: vec![BASELINE.to_owned(), "other-stack".to_owned()],
+            rounds: 7,
+            stop: Stop::Budget,
+            target: 0.03,
+            seconds: 30.0,
+            redone: 0,
+            trial_ms,
+            shortest_trial_ms,
+            unclean_shutdowns: Vec::new(),
+            run: COMPARISON.to_owned(),
+        };
+        serde_json::to_string(&summary).unwrap()
+    };
+    let lines = [
+        cell("sqlite hello closed c=1", Some(100.0), Some(100.0)),
+        cell("sqlite read closed c=10", Some(400.0), Some(100.0)),
+        // From before each stack's trials were fitted to its own rate.
+        cell("sqlite read closed c=64", Some(235.0), None),
+        // From before trials were fitted at all.
+        cell("sqlite read closed c=256", None, None),
+    ];
+    std::fs::write(dir.path().join("cells.jsonl"), lines.join("\n")).unwrap();
+    let out = loadgen::report::render_report(&path, dir.path()).unwrap();
+    let md = std::fs::read_to_string(&out.summary).unwrap();
+    for row in [
+        "| sqlite hello closed c=1 | 7 | 100 | time budget spent |",
+        "| sqlite read closed c=10 | 7 | 100–400 | time budget spent |",
+        "| sqlite read closed c=64 | 7 | 235 | time budget spent |",
+        "| sqlite read closed c=256 | 7 | - | time budget spent |",
+    ] {
+        assert!(md.contains(row), "{row} in {md}");
+    }
 }

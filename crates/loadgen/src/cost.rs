@@ -379,12 +379,12 @@ impl Schedule {
         Self::Shared
     }
 
-    /// Its name in records and flags.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::RunToBlock => "run-to-block",
-            Self::Shared => "shared",
-        }
+    /// Its name in flags (clap's kebab-case, which records share: tested).
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .expect("every schedule is a flag value")
+            .get_name()
+            .to_owned()
     }
 
     /// The command prefix that schedules a process this way on `core`.
@@ -723,6 +723,12 @@ mod tests {
         new.schedule = Schedule::RunToBlock;
         let text = serde_json::to_string(&new).unwrap();
         assert!(text.contains(r#""schedule":"run-to-block""#), "{text}");
+        for schedule in [Schedule::RunToBlock, Schedule::Shared] {
+            assert_eq!(
+                serde_json::to_string(&schedule).unwrap(),
+                format!("\"{}\"", schedule.name())
+            );
+        }
         assert_eq!(serde_json::from_str::<CostRecord>(&text).unwrap(), new);
     }
 

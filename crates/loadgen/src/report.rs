@@ -1719,19 +1719,23 @@ fn instructions(costs: &[CostRecord]) -> String {
     } else {
         String::new()
     };
+    // What every count did, whatever the schedule.
+    let counted = format!(
+        "{} warm-up requests of a workload one at a time, then the counters were zeroed and {} \
+         more counted{pause}. The figure is the server's instructions (every thread) over the \
+         counted requests: it",
+        first.warmup, first.requests
+    );
     let mut md = match schedule {
         Schedule::Shared => format!(
             "## Instructions per request (callgrind)\n\n\
              Each server ran under valgrind's callgrind on SQLite with one worker; one client \
-             sent {} warm-up requests of a workload one at a time, then the counters were zeroed \
-             and {} more counted{pause}. The figure is the server's instructions (every thread) \
-             over the counted requests: it does not depend on the machine's speed. It does vary \
-             between server processes (thread interleaving under valgrind's serialised \
-             scheduler, per-process hash seeds) and a little with the machine's load (so \
-             processes are counted one per core), so each count is taken in several fresh \
-             processes; the table gives the median, ratios to the first stack, and the spread is \
-             below. {}\n\n",
-            first.warmup, first.requests, first.valgrind
+             sent {counted} does not depend on the machine's speed. It does vary between server \
+             processes (thread interleaving under valgrind's serialised scheduler, per-process \
+             hash seeds) and a little with the machine's load (so processes are counted one per \
+             core), so each count is taken in several fresh processes; the table gives the \
+             median, ratios to the first stack, and the spread is below. {}\n\n",
+            first.valgrind
         ),
         Schedule::RunToBlock => format!(
             "## Instructions per request (callgrind)\n\n\
@@ -1739,13 +1743,11 @@ fn instructions(costs: &[CostRecord]) -> String {
              its own at real-time priority: valgrind runs one thread at a time, and this way a \
              thread that hands work to another (a query to the database thread, its answer \
              back) runs on until it blocks, so the same requests interleave the threads alike in \
-             every process. One client sent {} warm-up requests of a workload one at a time, \
-             then the counters were zeroed and {} more counted{pause}. The figure is the \
-             server's instructions (every thread) over the counted requests: it depends neither \
-             on the machine's speed nor on which thread the kernel happens to run first. Each \
-             count is taken in several fresh processes (hash seeds differ); the table gives the \
-             median, ratios to the first stack, and the spread is below. {}\n\n",
-            first.warmup, first.requests, first.valgrind
+             every process. One client sent {counted} depends neither on the machine's speed nor \
+             on which thread the kernel happens to run first. Each count is taken in several \
+             fresh processes (hash seeds differ); the table gives the median, ratios to the first \
+             stack, and the spread is below. {}\n\n",
+            first.valgrind
         ),
     };
     let set_aside = answered.len() - valid.len();
